@@ -1,0 +1,47 @@
+# idgen: `make test` is what CI runs (.ci/run). It needs redis-server on PATH
+# and installs it with apt-get when it is missing and we are root.
+
+GO        ?= go
+FUZZTIME  ?= 10s
+LONGFUZZ  ?= 5m
+BENCHTIME ?= 1s
+
+.PHONY: test deps vet unit fuzz-short fuzz bench chaos sim-soak
+
+test: deps vet unit fuzz-short
+
+deps:
+	@if ! command -v redis-server >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "redis-server missing: installing it with apt-get"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+		else \
+			echo "redis-server is not on PATH: install it (apt-get install -y redis-server) and run make test again" >&2; \
+			exit 1; \
+		fi; \
+	fi
+	@redis-server --version
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+# Every parser's Fuzz target, for FUZZTIME each (a short run in `make test`).
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
+
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "fuzz $$pkg $$f for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+fuzz-long:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(LONGFUZZ)
+
+bench:
+	cd bench && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
