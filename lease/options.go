@@ -1,0 +1,235 @@
+package lease
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/snowlease/idgen/snowflake"
+)
+
+// Options configure Acquire. The zero value of every field means its
+// default; Acquire copies the struct, fills in the defaults and validates
+// the result, so an Options value can be reused and shared.
+//
+// Every node of a namespace should use the same Layout, Window and MaxSkew:
+// the layout is enforced (ErrLayoutMismatch), Window and MaxSkew are not,
+// but the data-loss quarantine one node sets can only cover fences as far
+// ahead as its own Window + MaxSkew (see the package documentation).
+type Options struct {
+	// Namespace groups the keys of one fleet of generators. Every key is
+	// prefixed with the hash tag "{Namespace}", so on Redis Cluster they all
+	// live in one slot. Default "idgen"; 1 to 64 characters from
+	// [A-Za-z0-9] and "-_.:/".
+	Namespace string
+
+	// Layout is the bit layout of the IDs the lease's worker ID goes into.
+	// It fixes the worker range (0 to Layout.MaxWorker()) and the tick that
+	// fences and high-water marks are measured in. Default snowflake.Twitter.
+	Layout snowflake.Layout
+
+	// TTL is how long the lease key lives in Redis without a renewal.
+	// Default 10s; allowed 100ms to 24h.
+	TTL time.Duration
+
+	// Window is how far past the send time of its last successful renewal
+	// a holder may issue IDs: the fence is tick(send time) + Window. It is
+	// how long a node keeps working while Redis is unreachable, and how long
+	// a new holder may have to wait after a crash. Default TTL; allowed
+	// TTL/2 to 24h, and it must exceed RenewInterval.
+	Window time.Duration
+
+	// RenewInterval is the time between renewals; each wait is jittered
+	// down by up to 20%. Default TTL/3; allowed 10ms to TTL/2.
+	RenewInterval time.Duration
+
+	// MinReplicas, when above zero, makes acquire and every renewal wait
+	// (WAIT) until that many replicas acknowledged the write; fewer
+	// acknowledgements make the acquire fail and the renewal count as
+	// failed, so the fence does not rise. Default 0 (no waiting); allowed 0
+	// to 100. Not supported on a redis.Ring.
+	MinReplicas int
+
+	// ReplicaTimeout bounds each WAIT. Default min(RenewInterval/2,
+	// OpTimeout/2, 1s); allowed 1ms up to (but not including) the smaller of
+	// RenewInterval and OpTimeout. Used only when MinReplicas > 0. Redis
+	// checks WAIT deadlines on its server cron, so a WAIT that falls short
+	// may take up to 1/hz (100ms at the default hz 10) longer; the client's
+	// ReadTimeout must exceed that sum.
+	ReplicaTimeout time.Duration
+
+	// MaxSkew is the largest difference assumed between any node's clock
+	// and Redis' clock. After Redis lost its data (or on the namespace's
+	// first use: the two look alike) a new holder starts no earlier than
+	// Redis TIME + Window + MaxSkew. Default 1s; allowed 1ms to 1h.
+	MaxSkew time.Duration
+
+	// MaxStartWait is how far ahead of the local clock a worker ID's
+	// start tick may be for Acquire to take it. Acquire prefers the free ID
+	// whose high-water mark is lowest; if even that one starts further
+	// ahead, it fails with ErrStartTooFar (a clock fault: some node's clock
+	// ran ahead, or this one is behind). During a data-loss quarantine the
+	// allowance is Window + MaxSkew + MaxStartWait. Default Window +
+	// 2*MaxSkew, the longest wait a fleet within its skew bound can cause
+	// (a holder that released without a bound generator, or crashed right
+	// after renewing); allowed 1ms to 24h.
+	MaxStartWait time.Duration
+
+	// OpTimeout bounds every Redis call the lease makes, and Close as a
+	// whole. Default 2s; allowed 10ms to 1m.
+	OpTimeout time.Duration
+
+	// Logger receives acquire, renewal-failure, loss and release events.
+	// Default nil: silent.
+	Logger *slog.Logger
+
+	// Clock is the source of time. The lease anchors it once at Acquire and
+	// then measures elapsed time on its monotonic reading, like the
+	// generator does. Default snowflake.SystemClock().
+	Clock snowflake.Clock
+
+	// Host is recorded in the lease key for `idgen leases`. Default
+	// os.Hostname(); at most 255 bytes, without '|'.
+	Host string
+}
+
+// Defaults, documented on the fields of Options.
+const (
+	DefaultNamespace = "idgen"
+	DefaultTTL       = 10 * time.Second
+	DefaultMaxSkew   = time.Second
+	DefaultOpTimeout = 2 * time.Second
+)
+
+// Limits checked by validation.
+const (
+	MinTTL           = 100 * time.Millisecond
+	maxDuration      = 24 * time.Hour
+	minRenewInterval = 10 * time.Millisecond
+	maxReplicas      = 100
+	minOpTimeout     = 10 * time.Millisecond
+	maxOpTimeout     = time.Minute
+	maxNamespaceLen  = 64
+	maxHostLen       = 255
+)
+
+// OptionError reports an Options field that is out of range. It unwraps to
+// ErrInvalidOptions.
+type OptionError struct {
+	Field   string // the Options field, e.g. "TTL"
+	Value   string // the value given
+	Allowed string // what is allowed, e.g. "100ms to 24h"
+}
+
+func (e *OptionError) Error() string {
+	return fmt.Sprintf("lease: invalid options: %s is %s, allowed %s", e.Field, e.Value, e.Allowed)
+}
+
+// Unwrap makes errors.Is(err, ErrInvalidOptions) true.
+func (e *OptionError) Unwrap() error { return ErrInvalidOptions }
+
+func optErr(field string, value any, allowed string, args ...any) error {
+	return &OptionError{Field: field, Value: fmt.Sprint(value), Allowed: fmt.Sprintf(allowed, args...)}
+}
+
+// resolve returns a copy of o with defaults filled in, or the first field
+// out of range.
+func (o Options) resolve() (Options, error) {
+	if o.Namespace == "" {
+		o.Namespace = DefaultNamespace
+	}
+	if err := checkNamespace(o.Namespace); err != nil {
+		return o, err
+	}
+	if o.Layout == (snowflake.Layout{}) {
+		o.Layout = snowflake.Twitter
+	}
+	if err := o.Layout.Validate(); err != nil {
+		return o, fmt.Errorf("%w: Layout: %w", ErrInvalidOptions, err)
+	}
+	if err := o.resolveTimes(); err != nil {
+		return o, err
+	}
+	if o.MinReplicas < 0 || o.MinReplicas > maxReplicas {
+		return o, optErr("MinReplicas", o.MinReplicas, "0 to %d", maxReplicas)
+	}
+	if o.Clock == nil {
+		o.Clock = snowflake.SystemClock()
+	}
+	if o.Host == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "unknown"
+		}
+		o.Host = strings.ReplaceAll(h, "|", "_")
+	}
+	if len(o.Host) > maxHostLen || strings.Contains(o.Host, "|") {
+		return o, optErr("Host", fmt.Sprintf("%q", o.Host), "at most %d bytes without '|'", maxHostLen)
+	}
+	return o, nil
+}
+
+func (o *Options) resolveTimes() error {
+	if o.TTL == 0 {
+		o.TTL = DefaultTTL
+	}
+	if o.TTL < MinTTL || o.TTL > maxDuration {
+		return optErr("TTL", o.TTL, "%v to %v", MinTTL, maxDuration)
+	}
+	if o.RenewInterval == 0 {
+		o.RenewInterval = o.TTL / 3
+	}
+	if o.RenewInterval < minRenewInterval || o.RenewInterval > o.TTL/2 {
+		return optErr("RenewInterval", o.RenewInterval, "%v to TTL/2 = %v", minRenewInterval, o.TTL/2)
+	}
+	if o.Window == 0 {
+		o.Window = o.TTL
+	}
+	if o.Window < o.TTL/2 || o.Window > maxDuration || o.Window <= o.RenewInterval {
+		return optErr("Window", o.Window, "TTL/2 = %v to %v, and above RenewInterval = %v",
+			o.TTL/2, maxDuration, o.RenewInterval)
+	}
+	if o.MaxSkew == 0 {
+		o.MaxSkew = DefaultMaxSkew
+	}
+	if o.MaxSkew < time.Millisecond || o.MaxSkew > time.Hour {
+		return optErr("MaxSkew", o.MaxSkew, "1ms to 1h")
+	}
+	if o.MaxStartWait == 0 {
+		o.MaxStartWait = o.Window + 2*o.MaxSkew
+	}
+	if o.MaxStartWait < time.Millisecond || o.MaxStartWait > maxDuration {
+		return optErr("MaxStartWait", o.MaxStartWait, "1ms to %v", maxDuration)
+	}
+	if o.OpTimeout == 0 {
+		o.OpTimeout = DefaultOpTimeout
+	}
+	if o.OpTimeout < minOpTimeout || o.OpTimeout > maxOpTimeout {
+		return optErr("OpTimeout", o.OpTimeout, "%v to %v", minOpTimeout, maxOpTimeout)
+	}
+	if o.ReplicaTimeout == 0 {
+		o.ReplicaTimeout = min(o.RenewInterval/2, o.OpTimeout/2, time.Second)
+	}
+	if limit := min(o.RenewInterval, o.OpTimeout); o.ReplicaTimeout < time.Millisecond || o.ReplicaTimeout >= limit {
+		return optErr("ReplicaTimeout", o.ReplicaTimeout, "1ms to below min(RenewInterval, OpTimeout) = %v", limit)
+	}
+	return nil
+}
+
+func checkNamespace(ns string) error {
+	const allowed = "1 to 64 characters from [A-Za-z0-9] and \"-_.:/\""
+	if ns == "" || len(ns) > maxNamespaceLen {
+		return optErr("Namespace", fmt.Sprintf("%q", ns), allowed)
+	}
+	for _, r := range ns {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case strings.ContainsRune("-_.:/", r):
+		default:
+			return optErr("Namespace", fmt.Sprintf("%q", ns), allowed)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,48 @@
+-- renew.lua: extend a held lease and raise its worker's high-water mark.
+--
+-- KEYS[1] epoch  KEYS[2] hwm  KEYS[3] lease key
+-- ARGV[1] token  ARGV[2] epoch value seen at acquire  ARGV[3] ttl ms
+-- ARGV[4] worker ID  ARGV[5] proposed fence (tick: local send time + Window)
+-- ARGV[6] layout epoch (Unix ms)  ARGV[7] tick length (ms)  ARGV[8] Window (ticks)
+--
+-- The fence granted is the proposed one capped at tick(Redis TIME) + Window,
+-- so that no fence is ever above Redis' own clock plus Window, whatever the
+-- holder's clock says: the quarantine after a data loss (acquire.lua) starts
+-- above every fence ever granted because of it.
+--
+-- Replies: {1, fence} renewed with that fence; {0, reason} lost, where reason is one of
+-- epoch-missing, epoch-changed, epoch-wrongtype (Redis lost or replaced its
+-- data), expired (key gone), taken (another token), wrongtype (key replaced
+-- by another type), hwm-wrongtype (the HWM can no longer be kept).
+-- Nothing is written unless the lease is still ours. Idempotent.
+
+local function kind(key)
+  return redis.call('TYPE', key)['ok']
+end
+
+local et = kind(KEYS[1])
+if et == 'none' then return {0, 'epoch-missing'} end
+if et ~= 'string' then return {0, 'epoch-wrongtype'} end
+if redis.call('GET', KEYS[1]) ~= ARGV[2] then return {0, 'epoch-changed'} end
+
+local lt = kind(KEYS[3])
+if lt == 'none' then return {0, 'expired'} end
+if lt ~= 'string' then return {0, 'wrongtype'} end
+local v = redis.call('GET', KEYS[3])
+local prefix = ARGV[1] .. '|'
+if string.sub(v, 1, #prefix) ~= prefix then return {0, 'taken'} end
+
+local ht = kind(KEYS[2])
+if ht ~= 'none' and ht ~= 'hash' then return {0, 'hwm-wrongtype'} end
+
+local t = redis.call('TIME')
+local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local cap = math.floor((nowMs - tonumber(ARGV[6])) / tonumber(ARGV[7])) + tonumber(ARGV[8])
+local fence = math.min(tonumber(ARGV[5]), cap)
+
+local h = tonumber(redis.call('HGET', KEYS[2], ARGV[4]) or '-1') or -1
+if fence > h then
+  redis.call('HSET', KEYS[2], ARGV[4], string.format('%d', fence))
+end
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
+return {1, fence}

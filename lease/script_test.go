@@ -1,0 +1,141 @@
+package lease
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// Quick checks of the scripts' logic on miniredis. The behaviour that
+// depends on real time, restarts and replication is tested on real servers.
+
+func miniClient(t *testing.T) (*miniredis.Miniredis, *redis.Client) {
+	t.Helper()
+	m := miniredis.RunT(t)
+	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { _ = c.Close() })
+	return m, c
+}
+
+func TestScriptPrefersLowestHWM(t *testing.T) {
+	t.Parallel()
+	_, c := miniClient(t)
+	ctx := context.Background()
+	o := testOpts("low", layout64)
+	o.TTL = time.Minute // no renewal during the test
+	k := newKeySet("low")
+	now := layout64.Tick(time.Now())
+	// Every worker used recently except 17, whose HWM is furthest in the past.
+	for id := range int64(64) {
+		noErr(t, c.HSet(ctx, k.hwm, itoa(id), now-100).Err())
+	}
+	noErr(t, c.HSet(ctx, k.hwm, "17", now-5000).Err())
+	l := mustAcquire(t, c, o)
+	equal(t, l.WorkerID(), int64(17), "l.WorkerID()")
+	// The quarantine of a first use is later than HWM 17.
+	equal(t, l.StartAfter(), l.quarantine, "l.StartAfter()")
+	check(t, hwmOf(t, c, "low", 17) >= l.Fence(), "HWM raised to the fence before it is used")
+
+	// Never-used IDs (no HWM) come before any used one.
+	noErr(t, c.HDel(ctx, k.hwm, "40").Err())
+	l2 := mustAcquire(t, c, o)
+	equal(t, l2.WorkerID(), int64(40), "l2.WorkerID()")
+}
+
+func TestScriptAcquireIsIdempotentPerToken(t *testing.T) {
+	t.Parallel()
+	_, c := miniClient(t)
+	o, err := testOpts("idem", layout64).resolve()
+	noErr(t, err)
+	l := &Lease{opts: o, keys: newKeySet("idem"), run: runner{client: c}, anchor: newClockAnchor(o.Clock),
+		token: "tok", workers: 64, window: o.Layout.Ticks(o.Window)}
+	ctx := context.Background()
+	r1, err := l.acquireWindow(ctx, 5, 64)
+	noErr(t, err)
+	equal(t, r1.status, int64(1), "status")
+	// The same call again (go-redis retrying after a lost reply) returns the
+	// same worker and start, even though the HWM is now the first fence.
+	r2, err := l.acquireWindow(ctx, 5, 64)
+	noErr(t, err)
+	equal(t, r2.id, r1.id, "r2.id")
+	equal(t, r2.startAfter, r1.startAfter, "r2.startAfter")
+	equal(t, r2.epoch, r1.epoch, "r2.epoch")
+	n, err := c.Keys(ctx, "{idem}:lease:*").Result()
+	noErr(t, err)
+	equal(t, len(n), 1, "lease keys")
+
+	// release.lua deletes only the token's key, with the HWM given.
+	other := newKeySet("idem").lease((r1.id + 1) % 64)
+	noErr(t, c.Set(ctx, other, "someone|h|1|2|3", 0).Err())
+	del, err := l.releaseKeys(newKeySet("idem").window(nil, 0, 64, 64), 0, "12345")
+	noErr(t, err)
+	equal(t, del, int64(1), "del")
+	equal(t, hwmOf(t, c, "idem", r1.id), int64(12345), "released HWM")
+	equal(t, c.Exists(ctx, other).Val(), int64(1), "other holder's key kept")
+}
+
+func TestScriptRenewOutcomes(t *testing.T) {
+	t.Parallel()
+	_, c := miniClient(t)
+	ctx := context.Background()
+	o := testOpts("renew", layout64)
+	o.TTL = time.Minute
+	l := mustAcquire(t, c, o)
+	k := newKeySet("renew")
+	lk := k.lease(l.WorkerID())
+	// The Window passed to the script: wider than the lease's, so that the
+	// small raises below stay under the cap.
+	window := o.Layout.Ticks(o.TTL) + 1000
+	renew := func(fence int64) []any {
+		v, err := renewScript.Run(ctx, c, []string{k.epoch, k.hwm, lk}, l.token, l.epoch, 60000, l.WorkerID(), fence,
+			o.Layout.Epoch.UnixMilli(), o.Layout.TimeUnit.Milliseconds(), window).Slice()
+		noErr(t, err)
+		return v
+	}
+	f := l.Fence()
+	equalSlice(t, renew(f+10), []any{int64(1), f + 10}, "renew")
+	equal(t, hwmOf(t, c, "renew", l.WorkerID()), f+10, "HWM raised")
+	equalSlice(t, renew(f+5), []any{int64(1), f + 5}, "a lower fence is accepted")
+	equal(t, hwmOf(t, c, "renew", l.WorkerID()), f+10, "but never lowers the HWM")
+
+	// A holder whose clock runs an hour ahead proposes a fence an hour
+	// ahead; it is granted no more than Redis' clock + Window, and the HWM
+	// is raised only that far.
+	ahead := o.Layout.Tick(time.Now().Add(time.Hour)) + window
+	r := renew(ahead)
+	equal(t, len(r), 2, "reply length")
+	granted := r[1].(int64)
+	now := redisTick(t, c, o.Layout)
+	check(t, granted <= now+window && granted >= now+window-o.Layout.Ticks(time.Second),
+		"granted fence %d, want about Redis tick %d + Window %d", granted, now, window)
+	equal(t, hwmOf(t, c, "renew", l.WorkerID()), max(f+10, granted), "HWM raised to the capped fence only")
+	f = hwmOf(t, c, "renew", l.WorkerID()) - 10 // so the lost-lease checks below read the HWM as it is now
+
+	val := c.Get(ctx, lk).Val()
+	noErr(t, c.Set(ctx, lk, "other|h|1|2|3", 0).Err())
+	equalSlice(t, renew(f+20), []any{int64(0), "taken"}, "renew")
+	noErr(t, c.Del(ctx, lk).Err())
+	equalSlice(t, renew(f+20), []any{int64(0), "expired"}, "renew")
+	noErr(t, c.HSet(ctx, lk, "a", "b").Err())
+	equalSlice(t, renew(f+20), []any{int64(0), "wrongtype"}, "renew")
+	noErr(t, c.Del(ctx, lk).Err())
+	noErr(t, c.Set(ctx, lk, val, 0).Err())
+	noErr(t, c.Set(ctx, k.epoch, "new", 0).Err())
+	equalSlice(t, renew(f+20), []any{int64(0), "epoch-changed"}, "renew")
+	noErr(t, c.Del(ctx, k.epoch).Err())
+	equalSlice(t, renew(f+20), []any{int64(0), "epoch-missing"}, "renew")
+	equal(t, hwmOf(t, c, "renew", l.WorkerID()), f+10, "a lost lease writes nothing")
+}
+
+func TestScriptLayoutMismatch(t *testing.T) {
+	t.Parallel()
+	_, c := miniClient(t)
+	mustAcquire(t, c, testOpts("lay", layout64))
+	_, err := Acquire(context.Background(), c, testOpts("lay", twoWorkers))
+	errIs(t, err, ErrLayoutMismatch)
+	check(t, strings.Contains(err.Error(), layout64.Fingerprint()), "error names the stored layout: %v", err)
+}
