@@ -3,6 +3,7 @@ package snowflake
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"time"
 )
 
@@ -129,9 +130,33 @@ func (l Layout) Tick(t time.Time) int64 {
 	return tick
 }
 
-// Time is the start of the given tick.
+// Time is the start of the given tick. It stays exact for ticks more than
+// 292 years from the epoch (where tick*TimeUnit overflows a Duration), which
+// layouts with 44 or more time bits of milliseconds reach before End.
 func (l Layout) Time(tick int64) time.Time {
-	return l.Epoch.Add(time.Duration(tick) * l.TimeUnit)
+	d := time.Duration(tick) * l.TimeUnit
+	if l.TimeUnit <= 0 || d/l.TimeUnit == time.Duration(tick) {
+		return l.Epoch.Add(d)
+	}
+	// |tick| * TimeUnit in 128 bits, then in whole seconds and nanoseconds.
+	mag := uint64(tick)
+	if tick < 0 {
+		mag = -mag
+	}
+	hi, lo := bits.Mul64(mag, uint64(l.TimeUnit))
+	const maxSec = 1 << 62 // about 1.5e11 years; time.Time holds twice that
+	var sec, nsec uint64
+	if hi < uint64(time.Second) {
+		sec, nsec = bits.Div64(hi, lo, uint64(time.Second))
+	}
+	if hi >= uint64(time.Second) || sec > maxSec {
+		sec, nsec = maxSec, 0 // saturate rather than wrap
+	}
+	d = time.Duration(nsec)
+	if tick < 0 {
+		sec, d = -sec, -d
+	}
+	return time.Unix(l.Epoch.Unix()+int64(sec), int64(l.Epoch.Nanosecond())).Add(d).In(l.Epoch.Location())
 }
 
 // Ticks is how many whole ticks d spans, rounded up: a duration that must be

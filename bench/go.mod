@@ -1,0 +1,21 @@
+module github.com/snowlease/idgen/bench
+
+go 1.26.0
+
+replace github.com/snowlease/idgen => ../
+
+require (
+	github.com/bwmarrin/snowflake v0.3.0
+	github.com/google/uuid v1.6.0
+	github.com/oklog/ulid/v2 v2.1.2
+	github.com/rs/xid v1.6.0
+	github.com/snowlease/idgen v0.0.0-00010101000000-000000000000
+	github.com/sony/sonyflake/v2 v2.2.0
+)
+
+require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/redis/go-redis/v9 v9.23.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+)

@@ -1,0 +1,35 @@
+package snowflake
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+func TestDivisor(t *testing.T) {
+	t.Parallel()
+	divisors := []uint64{2, 3, 7, 1000, 1 << 20, uint64(time.Millisecond), uint64(10 * time.Millisecond),
+		uint64(7 * time.Millisecond), uint64(time.Second), uint64(time.Hour), 1<<62 + 1, math.MaxInt64}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, d := range divisors {
+		v := newDivisor(d)
+		check := func(x uint64) {
+			if got, want := v.div(x), x/d; got != want {
+				t.Fatalf("%d / %d = %d, want %d", x, d, got, want)
+			}
+		}
+		for _, x := range []uint64{0, 1, d - 1, d, d + 1, math.MaxInt64, math.MaxInt64 - 1, math.MaxInt64 / d * d, math.MaxInt64/d*d - 1} {
+			check(x)
+		}
+		for range 100000 {
+			x := rng.Uint64() >> 1
+			check(x)
+			q := x / d
+			check(q * d)
+			if q > 0 {
+				check(q*d - 1)
+			}
+		}
+	}
+}

@@ -1,0 +1,118 @@
+package snowflake
+
+import (
+	"errors"
+	"math"
+	"math/big"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPresetsValid(t *testing.T) {
+	t.Parallel()
+	for name, l := range map[string]Layout{"Twitter": Twitter, "Sonyflake": Sonyflake} {
+		if err := l.Validate(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if got := Twitter.Capacity(); got != 4_096_000 {
+		t.Errorf("Twitter.Capacity() = %v, want 4096000", got)
+	}
+	if got := Sonyflake.Capacity(); got != 25_600 {
+		t.Errorf("Sonyflake.Capacity() = %v, want 25600", got)
+	}
+	if got, want := Twitter.End(), time.UnixMilli(1288834974657+1<<41).UTC(); !got.Equal(want) {
+		t.Errorf("Twitter.End() = %v, want %v", got, want)
+	}
+}
+
+// TestValidateErrors: every fault has its own sentinel, and the message names
+// the field.
+func TestValidateErrors(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	ok := Layout{Epoch: Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 10, SequenceBits: 12}
+	with := func(f func(*Layout)) Layout { l := ok; f(&l); return l }
+	cases := []struct {
+		name   string
+		layout Layout
+		want   error
+		field  string
+	}{
+		{"widths sum to 62", with(func(l *Layout) { l.SequenceBits = 11 }), ErrBitWidths, "SequenceBits"},
+		{"widths sum to 64", with(func(l *Layout) { l.TimeBits = 42 }), ErrBitWidths, "TimeBits"},
+		{"widths overflow uint8 sum", with(func(l *Layout) { l.TimeBits, l.WorkerBits, l.SequenceBits = 200, 119, 0 }), ErrBitWidths, "TimeBits"},
+		{"zero sequence bits", with(func(l *Layout) { l.SequenceBits, l.TimeBits = 0, 53 }), ErrSequenceBits, "SequenceBits"},
+		{"32 sequence bits", with(func(l *Layout) { l.SequenceBits, l.WorkerBits, l.TimeBits = 32, 0, 31 }), ErrSequenceBits, "SequenceBits"},
+		{"32 worker bits", with(func(l *Layout) { l.WorkerBits, l.SequenceBits, l.TimeBits = 32, 1, 30 }), ErrWorkerBits, "WorkerBits"},
+		{"19 time bits", with(func(l *Layout) { l.TimeBits, l.WorkerBits, l.SequenceBits = 19, 22, 22 }), ErrTimeBits, "TimeBits"},
+		{"time unit under 1ms", with(func(l *Layout) { l.TimeUnit = 999 * time.Microsecond }), ErrTimeUnit, "TimeUnit"},
+		{"zero time unit", with(func(l *Layout) { l.TimeUnit = 0 }), ErrTimeUnit, "TimeUnit"},
+		{"time unit over 1h", with(func(l *Layout) { l.TimeUnit = time.Hour + time.Millisecond }), ErrTimeUnit, "TimeUnit"},
+		{"time unit not whole ms", with(func(l *Layout) { l.TimeUnit = 1500 * time.Microsecond }), ErrTimeUnit, "TimeUnit"},
+		{"epoch not set", with(func(l *Layout) { l.Epoch = time.Time{} }), ErrEpoch, "Epoch"},
+		{"epoch in the future", with(func(l *Layout) { l.Epoch = now.Add(time.Millisecond) }), ErrEpoch, "Epoch"},
+	}
+	sentinels := []error{ErrBitWidths, ErrTimeBits, ErrSequenceBits, ErrWorkerBits, ErrTimeUnit, ErrEpoch}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.layout.validateAt(now)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("validate = %v, want %v", err, tc.want)
+			}
+			for _, other := range sentinels {
+				if other != tc.want && errors.Is(err, other) {
+					t.Errorf("%v also matches %v", err, other)
+				}
+			}
+			if !strings.Contains(err.Error(), tc.field) {
+				t.Errorf("%q does not name %s", err, tc.field)
+			}
+		})
+	}
+	if err := ok.validateAt(now); err != nil {
+		t.Errorf("valid layout: %v", err)
+	}
+	if err := with(func(l *Layout) { l.Epoch = now }).validateAt(now); err != nil {
+		t.Errorf("epoch equal to now: %v", err)
+	}
+}
+
+// TestTimeAndTick: Time is exact far from the epoch, and Tick inverts it.
+func TestTimeAndTick(t *testing.T) {
+	t.Parallel()
+	long := Layout{Epoch: Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 50, WorkerBits: 1, SequenceBits: 12}
+	hourly := Layout{Epoch: Twitter.Epoch, TimeUnit: time.Hour, TimeBits: 40, WorkerBits: 11, SequenceBits: 12}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, l := range []Layout{Twitter, Sonyflake, long, hourly} {
+		ticks := []int64{0, 1, -1, l.MaxTick(), l.MaxTick() + 1, math.MaxInt64 / int64(l.TimeUnit), math.MaxInt64/int64(l.TimeUnit) + 1}
+		for range 1000 {
+			ticks = append(ticks, rng.Int64N(l.MaxTick()+1))
+		}
+		for _, tick := range ticks {
+			got := l.Time(tick)
+			// The exact answer, in big integers of nanoseconds since 1970.
+			ns := new(big.Int).Mul(big.NewInt(tick), big.NewInt(int64(l.TimeUnit)))
+			ns.Add(ns, big.NewInt(l.Epoch.UnixNano()))
+			gotNs := new(big.Int).Mul(big.NewInt(got.Unix()), big.NewInt(1e9))
+			gotNs.Add(gotNs, big.NewInt(int64(got.Nanosecond())))
+			if ns.Cmp(gotNs) != 0 {
+				t.Fatalf("%s: Time(%d) = %v, off by %v ns", l.Fingerprint(), tick, got, new(big.Int).Sub(gotNs, ns))
+			}
+			// Tick inverts Time while the difference fits a Duration.
+			if d := got.Sub(l.Epoch); d > math.MinInt64 && d < math.MaxInt64 {
+				if back := l.Tick(got); back != tick {
+					t.Fatalf("%s: Tick(Time(%d)) = %d", l.Fingerprint(), tick, back)
+				}
+				if back := l.Tick(got.Add(l.TimeUnit - 1)); back != tick {
+					t.Fatalf("%s: Tick(end of tick %d) = %d", l.Fingerprint(), tick, back)
+				}
+			}
+		}
+		if end := l.End(); !end.After(l.Time(l.MaxTick())) {
+			t.Errorf("%s: End %v not after the last tick", l.Fingerprint(), end)
+		}
+	}
+}
