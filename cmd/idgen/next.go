@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/snowlease/idgen"
+	"github.com/snowlease/idgen/snowflake"
+)
+
+// maxNext bounds -n: more IDs than this from one invocation is almost
+// certainly a typo, and a loop in a script is the better tool.
+const maxNext = 1 << 30
+
+func runNext(ctx context.Context, e *env, args []string) int {
+	fs := newFlagSet("next", "[-n N] [--namespace NS] [--layout L] [--ttl D]", `
+Lease a worker ID from Redis, print N IDs in decimal, one per line, in
+increasing order, release the lease and exit 0. Any number of these may run at
+once, on any hosts, against one Redis: no two ever print the same ID.
+
+On a namespace that is new (or whose Redis lost its data) the first ID waits
+out a start-up quarantine of about TTL + --max-skew; use a short --ttl for
+quick runs.`)
+	var conn connFlags
+	conn.register(fs, e.getenv)
+	n := fs.Int("n", 1, "how many IDs to print")
+	ns := fs.String("namespace", "idgen", "lease `namespace`: every node that must not collide uses the same one")
+	layout := newLayoutFlag()
+	fs.Var(layout, "layout", layoutUsage)
+	ttl := fs.Duration("ttl", 10*time.Second, "lease `TTL`; the worker ID is free again this long after a crash")
+	maxSkew := fs.Duration("max-skew", time.Second, "largest clock offset against Redis TIME that is accepted")
+	wait := fs.Duration("timeout", time.Minute, "give up when no ID could be printed for this `long`")
+	if code, done := parseFlags(fs, e, args); done {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return usageError(e, "next", "unexpected argument %q (did you mean -n %s?)", fs.Arg(0), fs.Arg(0))
+	}
+	if *n < 1 || *n > maxNext {
+		return usageError(e, "next", "-n is %d, allowed 1 to %d", *n, maxNext)
+	}
+	if *wait <= 0 {
+		return usageError(e, "next", "--timeout must be positive, got %v", *wait)
+	}
+
+	client, err := conn.connect(ctx)
+	if err != nil {
+		return fail(e, "next", err)
+	}
+	defer client.Close()
+
+	startCtx, cancel := context.WithTimeout(ctx, *wait)
+	defer cancel()
+	gen, err := idgen.New(startCtx, client, idgen.Options{
+		Namespace:   *ns,
+		Layout:      layout.layout,
+		TTL:         *ttl,
+		MaxSkew:     *maxSkew,
+		OnLeaseLost: idgen.Reacquire,
+		Logger:      newStderrLogger(e.stderr, "next"),
+	})
+	if err != nil {
+		return fail(e, "next", fmt.Errorf("start a generator in namespace %q: %w", *ns, err))
+	}
+	werr := writeIDs(ctx, e.stdout, gen, *n, *wait)
+	closeCtx, cancelClose := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelClose()
+	cerr := gen.Close(closeCtx)
+	switch {
+	case errors.Is(werr, syscall.EPIPE):
+		return exitError // the reader went away, as with `| head`: nothing to report
+	case werr != nil:
+		return fail(e, "next", werr)
+	case cerr != nil:
+		// The IDs are good; the lease simply expires after its TTL.
+		fmt.Fprintf(e.stderr, "idgen next: warning: releasing the lease: %v (it expires after %v)\n", cerr, *ttl)
+	}
+	return exitOK
+}
+
+// writeIDs prints n IDs, asking the generator for them in batches. A
+// generator that cannot issue for a moment (its fence reached while Redis is
+// slow, a paused clock, a lease being reacquired) is retried until wait has
+// passed without progress.
+func writeIDs(ctx context.Context, w io.Writer, gen *idgen.Generator, n int, wait time.Duration) error {
+	out := bufio.NewWriterSize(w, 64*1024)
+	batch := make([]snowflake.ID, min(n, 4096))
+	line := make([]byte, 0, 24)
+	lastProgress := time.Now()
+	for n > 0 {
+		k, err := gen.NextN(batch[:min(n, len(batch))])
+		for _, id := range batch[:k] {
+			line = strconv.AppendInt(line[:0], id.Int64(), 10)
+			line = append(line, '\n')
+			if _, werr := out.Write(line); werr != nil {
+				return werr
+			}
+		}
+		n -= k
+		if k > 0 {
+			lastProgress = time.Now()
+		}
+		if err == nil || n == 0 {
+			continue
+		}
+		if errors.Is(err, idgen.ErrClosed) || time.Since(lastProgress) > wait {
+			_ = out.Flush()
+			return fmt.Errorf("stopped with %d IDs left to print: %w", n, err)
+		}
+		select {
+		case <-ctx.Done():
+			_ = out.Flush()
+			return fmt.Errorf("interrupted with %d IDs left to print", n)
+		case <-gen.Done():
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return out.Flush()
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/snowlease/idgen/internal/redistest"
+	"github.com/snowlease/idgen/lease"
+)
+
+// checkNextOutput checks that next printed n increasing IDs.
+func checkNextOutput(t *testing.T, r cmdResult, n int) {
+	t.Helper()
+	require.Equal(t, exitOK, r.code, r.stderr)
+	ids := strings.Fields(r.stdout)
+	require.Len(t, ids, n)
+	d := runCLI(t, r.stdout, nil, "decode")
+	require.Equal(t, exitOK, d.code, d.stderr)
+	assert.Equal(t, n, strings.Count(d.stdout, "\n"))
+}
+
+func TestDoctorReplicas(t *testing.T) {
+	t.Parallel()
+	master, replicas := redistest.StartReplicated(t, redistest.Config{Persist: true}, 1)
+	redistest.WaitSynced(t, master, replicas...)
+
+	code, lines, out := doctorLines(t, "--redis", redisURL(master), "--min-replicas", "1")
+	assert.Equal(t, 0, code, out)
+	assert.Contains(t, lines["replication"], "1 replicas acknowledged WAIT")
+
+	_, lines, out = doctorLines(t, "--redis", redisURL(master))
+	assert.True(t, strings.HasPrefix(lines["replication"], "PASS"), out)
+	assert.Contains(t, lines["replication"], "set MinReplicas", "advice to use the replica")
+
+	code, lines, out = doctorLines(t, "--redis", redisURL(replicas[0]))
+	assert.Equal(t, 2, code, out)
+	assert.Contains(t, lines["replication"], "this server is a slave")
+
+	// A replica that stops answering makes WAIT fall short.
+	replicas[0].Pause()
+	defer replicas[0].Resume()
+	code, lines, out = doctorLines(t, "--redis", redisURL(master), "--min-replicas", "1")
+	assert.Equal(t, 2, code, out)
+	assert.True(t, strings.HasPrefix(lines["replication"], "FAIL"), out)
+	assert.Contains(t, lines["replication"], "only 0 of 1 replicas acknowledged")
+}
+
+func TestSentinelFlags(t *testing.T) {
+	t.Parallel()
+	s := redistest.StartSentinels(t, redistest.SentinelConfig{Config: redistest.Config{Persist: true}})
+	flags := []string{"--sentinel-master", s.MasterName, "--sentinel-addrs", strings.Join(s.Addrs(), ",")}
+
+	r := runCLI(t, "", nil, append([]string{"next", "-n", "1000", "--namespace", "sent", "--ttl", "500ms",
+		"--max-skew", "100ms"}, flags...)...)
+	checkNextOutput(t, r, 1000)
+
+	code, lines, out := doctorLines(t, append(flags, "--namespace", "sent")...)
+	assert.Equal(t, 0, code, out)
+	assert.Contains(t, lines["connection"], "sentinel master")
+	assert.Contains(t, lines["replication"], "1 replicas acknowledged WAIT")
+}
+
+func TestClusterFlags(t *testing.T) {
+	t.Parallel()
+	c := redistest.StartCluster(t, redistest.ClusterConfig{Config: redistest.Config{Persist: true}})
+	flags := []string{"--cluster-addrs", strings.Join(c.Addrs(), ",")}
+
+	r := runCLI(t, "", nil, append([]string{"next", "-n", "1000", "--namespace", "clu", "--ttl", "500ms",
+		"--max-skew", "100ms"}, flags...)...)
+	checkNextOutput(t, r, 1000)
+
+	code, lines, out := doctorLines(t, append(flags, "--namespace", "clu")...)
+	assert.Equal(t, 0, code, out)
+	assert.Contains(t, lines["persistence"], "namespace master "+c.MasterFor(t, "{clu}:meta").Addr)
+	assert.Contains(t, lines["namespace"], "layout twitter matches")
+
+	infos, err := lease.List(context.Background(), c.Client(t), "clu")
+	require.NoError(t, err)
+	assert.Empty(t, infos, "next released its lease")
+}
+
+func TestTLSURL(t *testing.T) {
+	t.Parallel()
+	ca := redistest.NewCA(t)
+	rs := redistest.Start(t, redistest.Config{TLS: ca, Persist: true})
+	url := "rediss://" + rs.Addr + "?skip_verify=true"
+	r := runCLI(t, "", nil, "next", "--redis", url, "-n", "10", "--ttl", "500ms", "--max-skew", "100ms")
+	checkNextOutput(t, r, 10)
+
+	// Plain redis:// against a TLS port fails, with a message.
+	r = runCLI(t, "", nil, "leases", "--redis", "redis://"+rs.Addr, "--redis-timeout", "500ms")
+	assert.Equal(t, exitError, r.code)
+	assert.Contains(t, r.stderr, "cannot reach Redis")
+
+	// rediss:// without skip_verify checks the certificate against the
+	// system roots, which do not know the test CA.
+	r = runCLI(t, "", nil, "leases", "--redis", "rediss://"+rs.Addr)
+	assert.Equal(t, exitError, r.code)
+	assert.Contains(t, r.stderr, "certificate")
+}

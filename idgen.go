@@ -1,0 +1,485 @@
+// Package idgen hands every node of a horizontally scaled service a unique
+// worker ID leased from Redis and generates 64-bit, time-sortable Snowflake
+// IDs locally, with no network call per ID.
+//
+// It wires three packages together: snowflake (the bit layout and a
+// lock-free generator that never issues a tick above its fence), lease (the
+// worker-ID lease, its heartbeat and the per-worker high-water mark) and
+// clockguard (the local clock measured against Redis TIME).
+//
+// An ID is, from the most significant bit down (snowflake.Twitter layout):
+//
+//	0 | 41 bits of milliseconds since 2010-11-04T01:42:54.657Z | 10 bits worker | 12 bits sequence
+//
+// # Guarantees
+//
+// IDs are unique within a namespace, across all nodes and restarts, and
+// strictly increasing per Generator (also across a change of worker ID after
+// a lease loss). Uniqueness does not rest on clocks or on pauses: a
+// generator never issues a tick above its fence, and a node raises the
+// worker ID's high-water mark in Redis to a fence before it uses that fence,
+// so a later holder of the same worker ID starts above every tick an earlier
+// holder could have issued. What it rests on is Redis keeping that
+// high-water mark: no eviction (maxmemory-policy noeviction), persistence
+// (appendonly yes with appendfsync always, or MinReplicas with replicas),
+// and the layout fingerprint of the namespace. `idgen doctor` checks them.
+//
+// IDs from different nodes are ordered by time only as well as the nodes'
+// clocks agree; the clock guard refuses to start beyond Options.MaxSkew.
+package idgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/snowlease/idgen/clockguard"
+	"github.com/snowlease/idgen/lease"
+	"github.com/snowlease/idgen/snowflake"
+)
+
+// Errors returned by a Generator. Errors from the snowflake, lease and
+// clockguard packages are passed on wrapped, so errors.Is also matches their
+// sentinels (snowflake.ErrFenced, clockguard.ErrClockSkew, ...).
+var (
+	// ErrClosed is returned by Next and NextN after Close.
+	ErrClosed = errors.New("idgen: generator closed")
+	// ErrLeaseLost is the lease package's sentinel: the worker ID was lost.
+	// Under the Fail policy it is permanent; under Reacquire it comes
+	// together with ErrUnavailable until a new worker ID is in use.
+	ErrLeaseLost = lease.ErrLeaseLost
+	// ErrUnavailable means no ID can be issued at this moment, but the
+	// Generator is working to fix it: renewals are failing and the fence is
+	// reached (snowflake.ErrFenced), the clock guard paused issuing
+	// (snowflake.ErrPaused), or a new worker ID is being acquired. Retry
+	// after a short wait; Next never blocks on the network.
+	ErrUnavailable = errors.New("idgen: no ID can be issued right now")
+)
+
+// Generator issues unique, time-sortable IDs from a worker ID leased in
+// Redis. It is safe for concurrent use by any number of goroutines.
+type Generator struct {
+	cur    atomic.Pointer[node] // never nil after New
+	opts   Options
+	client redis.UniversalClient
+	guard  *clockguard.Guard
+
+	ctx    context.Context // cancelled by Close: stops reacquiring
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the watcher goroutine
+
+	closed      atomic.Bool
+	reacquiring atomic.Pointer[error] // the lease error while a new lease is sought
+	leasesLost  atomic.Int64
+
+	mu       sync.Mutex // guards the fields below and node swaps
+	retired  counters   // sums over nodes no longer in use
+	failErr  error      // set under the Fail policy
+	doneErr  error
+	done     chan struct{}
+	closeErr error
+	closing  bool
+	closeEnd chan struct{} // closed when the first Close returns
+}
+
+// node is one worker ID's lease and the generator bound to it.
+type node struct {
+	lease *lease.Lease
+	gen   *snowflake.Generator
+}
+
+// counters are the Stats fields that add up across worker IDs.
+type counters struct {
+	issued, borrowed, fenced uint64
+	renewals, renewFailures  uint64
+}
+
+// New checks the local clock against Redis, leases a worker ID in
+// opts.Namespace, waits until the clock is past the worker ID's high-water
+// mark (and any start-up quarantine), and returns a Generator whose fence
+// the lease heartbeat raises from then on. The wait is bounded by the
+// lease: a worker ID that starts more than MaxStartWait ahead of the clock
+// is not taken, except during the start-up quarantine of a new namespace or
+// of a Redis that lost its data, which adds Window + MaxSkew. New returns
+// early when ctx is done.
+//
+// The caller must Close the Generator to release the worker ID at once;
+// otherwise it becomes free one TTL after the process ends.
+func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Generator, error) {
+	if client == nil {
+		return nil, &OptionError{Field: "client", Value: nil, Reason: "a Redis client is required"}
+	}
+	o := opts.withDefaults()
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	g := &Generator{opts: o, client: client, done: make(chan struct{}), closeEnd: make(chan struct{})}
+
+	// The guard's start-up check comes first: a clock far off Redis's
+	// must not take a worker ID at all.
+	guard, err := clockguard.Start(ctx, client, g.clockOptions())
+	if err != nil {
+		return nil, fmt.Errorf("idgen: start-up clock check: %w", err)
+	}
+	g.guard = guard
+	n, err := g.start(ctx, 0)
+	if err != nil {
+		guard.Close()
+		return nil, err
+	}
+	g.cur.Store(n)
+	guard.SetTarget(n.gen)
+	g.ctx, g.cancel = context.WithCancel(context.Background())
+	g.wg.Add(1)
+	go g.watch(n)
+	o.Logger.Info("idgen: generator started", "namespace", o.Namespace, "worker", n.lease.WorkerID(),
+		"layout", o.Layout.Fingerprint())
+	return g, nil
+}
+
+func (g *Generator) leaseOptions() lease.Options {
+	o := g.opts
+	return lease.Options{
+		Namespace:      o.Namespace,
+		Layout:         o.Layout,
+		TTL:            o.TTL,
+		Window:         o.Window,
+		RenewInterval:  o.RenewInterval,
+		MinReplicas:    o.MinReplicas,
+		ReplicaTimeout: o.ReplicaTimeout,
+		MaxSkew:        o.MaxSkew,
+		MaxStartWait:   o.MaxStartWait,
+		OpTimeout:      o.OpTimeout,
+		Logger:         o.Logger,
+		Clock:          o.Clock,
+		Host:           o.Host,
+	}
+}
+
+func (g *Generator) clockOptions() clockguard.Options {
+	o := g.opts
+	return clockguard.Options{
+		MaxSkew:      o.MaxSkew,
+		Interval:     o.ClockCheckInterval,
+		Samples:      o.ClockSamples,
+		Policy:       o.ClockPolicy,
+		Clock:        o.Clock,
+		Logger:       o.Logger,
+		OnEvent:      o.OnClockEvent,
+		Layout:       o.Layout,
+		HWM:          g.lastIssuedTick,
+		HWMTolerance: time.Duration(o.MaxBorrow) * o.Layout.TimeUnit,
+		Key:          "{" + o.Namespace + "}",
+	}
+}
+
+// lastIssuedTick is the highest tick the current generator issued, or 0
+// before its first ID, for the clock guard's check that the clock is not
+// behind it.
+func (g *Generator) lastIssuedTick() int64 {
+	n := g.cur.Load()
+	if n == nil || n.gen.Stats().Issued == 0 {
+		return 0
+	}
+	return n.gen.LastTick()
+}
+
+// start acquires a lease and a generator bound to it whose first tick is
+// above both the lease's StartAfter and after, and waits until the clock is
+// there.
+func (g *Generator) start(ctx context.Context, after int64) (*node, error) {
+	l, err := lease.Acquire(ctx, g.client, g.leaseOptions())
+	if err != nil {
+		return nil, fmt.Errorf("idgen: acquire a worker ID in namespace %q: %w", g.opts.Namespace, err)
+	}
+	startAfter := max(l.StartAfter(), after, 0)
+	gen, err := snowflake.New(g.opts.Layout, l.WorkerID(), snowflake.Options{
+		Clock:      g.opts.Clock,
+		StartAfter: startAfter,
+		Fence:      l.Fence(),
+		MaxBorrow:  g.opts.MaxBorrow,
+	})
+	if err != nil {
+		g.releaseQuietly(l)
+		return nil, fmt.Errorf("idgen: start the generator for worker %d: %w", l.WorkerID(), err)
+	}
+	l.Bind(gen)
+	if err := g.waitPast(ctx, gen, startAfter); err != nil {
+		g.releaseQuietly(l)
+		return nil, fmt.Errorf("idgen: worker %d: %w", l.WorkerID(), err)
+	}
+	return &node{lease: l, gen: gen}, nil
+}
+
+func (g *Generator) releaseQuietly(l *lease.Lease) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = l.Release(ctx)
+}
+
+// waitPast sleeps until the generator's clock is past tick, or ctx ends.
+// How far ahead tick may lie is bounded by the lease: Acquire refuses a
+// worker ID that starts more than MaxStartWait (plus any data-loss
+// quarantine) ahead of the clock.
+func (g *Generator) waitPast(ctx context.Context, gen *snowflake.Generator, tick int64) error {
+	unit := g.opts.Layout.TimeUnit
+	behind := tick - gen.Now()
+	if behind < 0 {
+		return nil
+	}
+	wait := time.Duration(behind+1) * unit
+	g.opts.Logger.Info("idgen: waiting for the clock to pass the worker ID's start tick",
+		"wait", wait, "start_after", g.opts.Layout.Time(tick))
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting %v for the clock to pass the worker ID's start tick: %w", wait, ctx.Err())
+		case <-t.C:
+		}
+		behind = tick - gen.Now()
+		if behind < 0 {
+			return nil
+		}
+		t.Reset(time.Duration(behind+1) * unit)
+	}
+}
+
+// watch waits for the lease of n to end. A lost lease stops n at once; then,
+// by policy, the Generator fails or moves to a fresh worker ID.
+func (g *Generator) watch(n *node) {
+	defer g.wg.Done()
+	for {
+		select {
+		case <-g.ctx.Done():
+			return
+		case <-n.lease.Done():
+		}
+		if g.ctx.Err() != nil {
+			return // Close released it
+		}
+		lerr := n.lease.Err()
+		n.gen.Stop()
+		g.leasesLost.Add(1)
+		g.opts.Logger.Error("idgen: worker-ID lease lost; no more IDs with this worker ID",
+			"worker", n.lease.WorkerID(), "err", lerr, "policy", g.opts.OnLeaseLost.String())
+		if g.opts.OnLeaseLost == Fail {
+			g.fail(fmt.Errorf("idgen: worker %d: %w", n.lease.WorkerID(), lerr))
+			return
+		}
+		g.reacquiring.Store(&lerr)
+		next, ok := g.reacquire(n)
+		if !ok {
+			return
+		}
+		n = next
+	}
+}
+
+// reacquire gets a fresh worker ID, retrying with backoff until it works,
+// the Generator is closed, or the failure is one retrying cannot fix.
+func (g *Generator) reacquire(old *node) (*node, bool) {
+	backoff := 50 * time.Millisecond
+	for {
+		n, err := g.start(g.ctx, old.gen.LastTick())
+		if err == nil {
+			if !g.swap(old, n) {
+				return nil, false
+			}
+			g.reacquiring.Store(nil)
+			g.opts.Logger.Info("idgen: new worker ID acquired after lease loss",
+				"old_worker", old.lease.WorkerID(), "worker", n.lease.WorkerID())
+			return n, true
+		}
+		if g.ctx.Err() != nil {
+			return nil, false
+		}
+		if errors.Is(err, lease.ErrLayoutMismatch) || errors.Is(err, lease.ErrInvalidOptions) {
+			g.fail(err)
+			return nil, false
+		}
+		g.opts.Logger.Warn("idgen: reacquiring a worker ID failed; retrying", "err", err, "retry_in", backoff)
+		select {
+		case <-g.ctx.Done():
+			return nil, false
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// swap makes n the current node, adding old's counters to the retired
+// sums. It reports false, and releases n, when Close came first: Close
+// releases only the node it finds current.
+func (g *Generator) swap(old, n *node) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closing {
+		go g.releaseQuietly(n.lease)
+		return false
+	}
+	g.retired.add(nodeCounters(old))
+	g.guard.SetTarget(n.gen)
+	g.cur.Store(n)
+	return true
+}
+
+func nodeCounters(n *node) counters {
+	gs := n.gen.Stats()
+	ls := n.lease.Stats()
+	return counters{
+		issued:        gs.Issued,
+		borrowed:      gs.Borrowed,
+		fenced:        gs.Fenced,
+		renewals:      ls.Renewals,
+		renewFailures: ls.RenewFailures,
+	}
+}
+
+func (c *counters) add(o counters) {
+	c.issued += o.issued
+	c.borrowed += o.borrowed
+	c.fenced += o.fenced
+	c.renewals += o.renewals
+	c.renewFailures += o.renewFailures
+}
+
+// fail ends the Generator for good with err.
+func (g *Generator) fail(err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.failErr != nil || g.doneErr != nil {
+		return
+	}
+	g.failErr = err
+	g.doneErr = err
+	close(g.done)
+}
+
+// Next returns a new ID, greater than every ID this Generator returned
+// before. It never blocks on the network and does not allocate. When no ID
+// can be issued it returns an error: ErrClosed after Close; one matching
+// ErrUnavailable while the Generator recovers (retry shortly); one matching
+// ErrLeaseLost under the Fail policy; snowflake.ErrTimeExhausted when the
+// layout's time bits have run out.
+func (g *Generator) Next() (snowflake.ID, error) {
+	id, err := g.cur.Load().gen.Next()
+	if err != nil {
+		return 0, g.explain(err)
+	}
+	return id, nil
+}
+
+// NextN fills dst with new, increasing IDs and returns how many it wrote.
+// When it returns fewer than len(dst) the error says why, as for Next.
+func (g *Generator) NextN(dst []snowflake.ID) (int, error) {
+	k, err := g.cur.Load().gen.NextN(dst)
+	if err != nil {
+		return k, g.explain(err)
+	}
+	return k, nil
+}
+
+// explain turns a generator error into what the caller can act on. It is
+// off the hot path.
+func (g *Generator) explain(err error) error {
+	if g.closed.Load() {
+		return ErrClosed
+	}
+	g.mu.Lock()
+	failErr := g.failErr
+	g.mu.Unlock()
+	if failErr != nil {
+		return failErr
+	}
+	if p := g.reacquiring.Load(); p != nil {
+		return fmt.Errorf("%w: worker ID lost, acquiring a new one: %w", ErrUnavailable, *p)
+	}
+	switch {
+	case errors.Is(err, snowflake.ErrFenced):
+		return fmt.Errorf("%w: the fence is reached because lease renewals are failing: %w", ErrUnavailable, err)
+	case errors.Is(err, snowflake.ErrPaused):
+		return fmt.Errorf("%w: the clock guard paused issuing: %w", ErrUnavailable, err)
+	case errors.Is(err, snowflake.ErrStopped):
+		// The watcher has not yet seen the lost lease that stopped it.
+		return fmt.Errorf("%w: the worker ID's lease ended: %w", ErrUnavailable, err)
+	}
+	return err
+}
+
+// WorkerID is the worker ID in use now. It changes after a lease loss under
+// the Reacquire policy.
+func (g *Generator) WorkerID() int64 { return g.cur.Load().lease.WorkerID() }
+
+// Layout is the bit layout of the IDs.
+func (g *Generator) Layout() snowflake.Layout { return g.opts.Layout }
+
+// Namespace is the lease namespace.
+func (g *Generator) Namespace() string { return g.opts.Namespace }
+
+// Done is closed when the Generator can issue no more IDs: after Close, or
+// after a lease loss under the Fail policy. Err says which.
+func (g *Generator) Done() <-chan struct{} { return g.done }
+
+// Err is nil while the Generator runs; after Done is closed it is ErrClosed
+// or the error that ended it (matching ErrLeaseLost under Fail).
+func (g *Generator) Err() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.doneErr
+}
+
+// Close stops issuing IDs, stops the clock guard and the heartbeat, and
+// releases the worker ID, writing the last issued tick as its high-water
+// mark so the ID can be taken again at once. It is idempotent: later calls
+// return the first call's result. ctx bounds the release; when it ends
+// first the lease simply expires after its TTL.
+func (g *Generator) Close(ctx context.Context) error {
+	g.mu.Lock()
+	if g.closing {
+		g.mu.Unlock()
+		select {
+		case <-g.closeEnd:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.closeErr
+	}
+	g.closing = true
+	g.mu.Unlock()
+
+	g.closed.Store(true)
+	g.cancel()
+	waited := make(chan struct{})
+	go func() { g.wg.Wait(); close(waited) }()
+	var err error
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		err = fmt.Errorf("idgen: close: waiting for a reacquire to stop: %w", ctx.Err())
+	}
+	g.guard.Close()
+	n := g.cur.Load()
+	n.gen.Stop()
+	if rerr := n.lease.Release(ctx); rerr != nil && !errors.Is(rerr, lease.ErrLeaseLost) && err == nil {
+		err = fmt.Errorf("idgen: release worker %d: %w", n.lease.WorkerID(), rerr)
+	}
+
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closeErr = err
+	close(g.closeEnd)
+	if g.doneErr == nil {
+		g.doneErr = ErrClosed
+		close(g.done)
+	}
+	return err
+}

@@ -1,0 +1,190 @@
+package idgen
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/snowlease/idgen/clockguard"
+	"github.com/snowlease/idgen/snowflake"
+)
+
+// LeaseLostPolicy says what a Generator does when its worker-ID lease is
+// lost (another node took the ID after this one failed to renew in time, or
+// the key was deleted).
+type LeaseLostPolicy int
+
+const (
+	// Reacquire, the default, stops issuing IDs with the lost worker ID at
+	// once, acquires a fresh worker ID and carries on. IDs stay strictly
+	// increasing across the switch: the new worker ID's first ID is above
+	// both its own high-water mark and the last tick issued with the old
+	// one. While the new lease is being acquired Next returns an error
+	// matching ErrUnavailable and ErrLeaseLost.
+	Reacquire LeaseLostPolicy = iota
+	// Fail stops issuing for good: Next returns an error matching
+	// ErrLeaseLost, and Done is closed. Pick it when the worker ID must not
+	// change during the life of the process.
+	Fail
+)
+
+func (p LeaseLostPolicy) String() string {
+	switch p {
+	case Reacquire:
+		return "Reacquire"
+	case Fail:
+		return "Fail"
+	}
+	return fmt.Sprintf("LeaseLostPolicy(%d)", int(p))
+}
+
+// Options configure New. The zero value is valid: every field documents the
+// default a zero stands for. New copies the Options; changing them later has
+// no effect.
+type Options struct {
+	// Layout is the bit layout of the IDs. Zero means snowflake.Twitter. All
+	// nodes of a namespace must use the same layout; the namespace records
+	// it on first use and refuses another.
+	Layout snowflake.Layout
+	// Namespace separates independent sets of worker IDs in one Redis.
+	// Default "idgen".
+	Namespace string
+
+	// TTL is how long a worker-ID lease lives without renewal: a crashed
+	// node's worker ID becomes free after it. Default 10s.
+	TTL time.Duration
+	// Window is how far ahead of its last successful renewal a node may
+	// issue IDs, i.e. how long it keeps going while Redis is unreachable.
+	// Default TTL.
+	Window time.Duration
+	// RenewInterval is the time between renewals, jittered. Default TTL/3.
+	RenewInterval time.Duration
+	// MinReplicas, when above zero, makes every acquire and renewal wait
+	// until that many replicas acknowledged it (WAIT); a short count is a
+	// failed renewal. Default 0.
+	MinReplicas int
+	// ReplicaTimeout bounds that WAIT. Default: the lease package's.
+	ReplicaTimeout time.Duration
+	// MaxStartWait is how far ahead of the local clock a worker ID's start
+	// tick (its high-water mark) may be for New to take it and wait; a
+	// worker ID further ahead means a clock fault and is refused. During a
+	// start-up quarantine (new namespace, or Redis lost its data) the
+	// allowance grows by Window + MaxSkew. Default Window + 2*MaxSkew.
+	MaxStartWait time.Duration
+	// OpTimeout bounds each Redis round trip of the lease. Default: the
+	// lease package's.
+	OpTimeout time.Duration
+	// Host is recorded in the lease for `idgen leases`. Default
+	// os.Hostname().
+	Host string
+
+	// MaxBorrow is how many ticks ahead of the clock the generator may run
+	// when a tick's sequence is used up, instead of waiting for the clock.
+	// Never past the fence. Default 0: wait.
+	MaxBorrow int64
+
+	// MaxSkew is the largest accepted offset of the local clock against
+	// Redis TIME, beyond the measurement's uncertainty: New refuses to start
+	// beyond it, and the periodic check reports (or pauses, under
+	// ClockPolicy Pause) while it is exceeded. It also sizes the start-up
+	// quarantine after Redis lost its data. Default 1s.
+	MaxSkew time.Duration
+	// ClockCheckInterval is the time between periodic clock checks.
+	// Default: the clockguard package's (30s).
+	ClockCheckInterval time.Duration
+	// ClockSamples is how many TIME round trips each clock check takes, the
+	// best one counting. Default: the clockguard package's (5).
+	ClockSamples int
+	// ClockPolicy says what a failed periodic clock check does: Warn
+	// (default) reports it; Pause stops issuing until the clock is back in
+	// bound. Uniqueness never depends on it: see the package comment.
+	ClockPolicy clockguard.Policy
+	// OnClockEvent, if set, is called for every clock report (skew,
+	// regression, recovery). It must not block.
+	OnClockEvent func(clockguard.Event)
+
+	// Clock is the local clock. Default snowflake.SystemClock(). Tests
+	// inject one to move time.
+	Clock snowflake.Clock
+	// OnLeaseLost says what happens when the lease is lost. Default
+	// Reacquire.
+	OnLeaseLost LeaseLostPolicy
+	// Logger receives lease, clock and reacquire reports. Nil means silent.
+	Logger *slog.Logger
+}
+
+// ErrInvalidOptions is matched (errors.Is) by every *OptionError.
+var ErrInvalidOptions = errors.New("idgen: invalid options")
+
+// OptionError reports an Options field that is out of range.
+type OptionError struct {
+	Field  string // the field's name in Options, such as "TTL"
+	Value  any    // the value given
+	Reason string // the allowed range or what is wrong
+}
+
+func (e *OptionError) Error() string {
+	return fmt.Sprintf("idgen: invalid Options.%s %v: %s", e.Field, e.Value, e.Reason)
+}
+
+// Unwrap makes errors.Is(err, ErrInvalidOptions) true.
+func (e *OptionError) Unwrap() error { return ErrInvalidOptions }
+
+const defaultNamespace = "idgen"
+
+// withDefaults fills the defaults this package owns; the rest are left zero
+// for the lease and clockguard packages to fill.
+func (o Options) withDefaults() Options {
+	if o.Layout == (snowflake.Layout{}) {
+		o.Layout = snowflake.Twitter
+	}
+	if o.Namespace == "" {
+		o.Namespace = defaultNamespace
+	}
+	if o.Clock == nil {
+		o.Clock = snowflake.SystemClock()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// validate checks the fields this package interprets itself; the lease,
+// clockguard and snowflake packages check theirs, and New passes their
+// errors on.
+func (o Options) validate() error {
+	if err := o.Layout.Validate(); err != nil {
+		return &OptionError{Field: "Layout", Value: o.Layout.Fingerprint(), Reason: err.Error()}
+	}
+	neg := func(field string, d time.Duration) error {
+		if d < 0 {
+			return &OptionError{Field: field, Value: d, Reason: "must not be negative (0 means the default)"}
+		}
+		return nil
+	}
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"TTL", o.TTL}, {"Window", o.Window}, {"RenewInterval", o.RenewInterval},
+		{"ReplicaTimeout", o.ReplicaTimeout}, {"MaxStartWait", o.MaxStartWait}, {"OpTimeout", o.OpTimeout},
+		{"MaxSkew", o.MaxSkew}, {"ClockCheckInterval", o.ClockCheckInterval},
+	} {
+		if err := neg(f.name, f.d); err != nil {
+			return err
+		}
+	}
+	switch {
+	case o.MinReplicas < 0:
+		return &OptionError{Field: "MinReplicas", Value: o.MinReplicas, Reason: "must be 0 or more"}
+	case o.ClockSamples < 0:
+		return &OptionError{Field: "ClockSamples", Value: o.ClockSamples, Reason: "must be 0 (default) or more"}
+	case o.MaxBorrow < 0:
+		return &OptionError{Field: "MaxBorrow", Value: o.MaxBorrow, Reason: "must be 0 or more ticks"}
+	case o.OnLeaseLost != Reacquire && o.OnLeaseLost != Fail:
+		return &OptionError{Field: "OnLeaseLost", Value: o.OnLeaseLost, Reason: "must be Reacquire or Fail"}
+	}
+	return nil
+}
