@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -101,4 +104,33 @@ func TestTLSURL(t *testing.T) {
 	r = runCLI(t, "", nil, "leases", "--redis", "rediss://"+rs.Addr)
 	assert.Equal(t, exitError, r.code)
 	assert.Contains(t, r.stderr, "certificate")
+}
+
+// The CLI verifies a rediss:// server against the CA it is told to trust
+// (SSL_CERT_FILE, which Go's TLS reads for the system roots), and refuses a
+// server another CA signed. It runs as a separate process so the variable
+// reaches the x509 package from the start.
+func TestTLSVerifiedWithTestCA(t *testing.T) {
+	t.Parallel()
+	bin := binary(t)
+	ca, other := redistest.NewCA(t), redistest.NewCA(t)
+	good := redistest.Start(t, redistest.Config{TLS: ca})
+	bad := redistest.Start(t, redistest.Config{TLS: other})
+
+	run := func(url string) (string, string, error) {
+		cmd := exec.Command(bin, "next", "--redis", url, "-n", "5", "--namespace", "tlsv", "--ttl", "500ms", "--max-skew", "100ms")
+		cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+ca.CertFile, "SSL_CERT_DIR="+t.TempDir())
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		return out.String(), errb.String(), err
+	}
+
+	out, stderr, err := run("rediss://" + good.Addr)
+	require.NoError(t, err, stderr)
+	assert.Len(t, strings.Fields(out), 5)
+
+	_, stderr, err = run("rediss://" + bad.Addr)
+	require.Error(t, err, "a server signed by another CA must be refused")
+	assert.Contains(t, stderr, "certificate")
 }
