@@ -21,6 +21,13 @@ deps:
 		fi; \
 	fi
 	@redis-server --version
+	@# examples/postgres's test needs PostgreSQL at DATABASE_URL (default 127.0.0.1:5432, database test).
+	@if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then \
+		echo "PostgreSQL is not answering on 127.0.0.1:5432: trying to start it"; \
+		if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then \
+			pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -n1) main start || true; \
+		fi; \
+	fi
 
 vet:
 	$(GO) vet ./...
