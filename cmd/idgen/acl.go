@@ -4,25 +4,26 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/snowlease/idgen/lease"
 )
 
-// nsKeys are the key names of a namespace, as the lease package writes
-// them ({ns}:meta, {ns}:epoch, {ns}:hwm, {ns}:lease:<worker>). Keep in
-// step with lease/keys.go.
+// nsKeys are the key names of a namespace the doctor touches, from the
+// lease package.
 type nsKeys struct {
 	meta, epoch, hwm, lease0, lease1, probe string
 }
 
 func namespaceKeys(ns string) nsKeys {
-	tag := "{" + ns + "}:"
+	k := lease.KeysOf(ns)
 	return nsKeys{
-		meta:   tag + "meta",
-		epoch:  tag + "epoch",
-		hwm:    tag + "hwm",
-		lease0: tag + "lease:0",
-		lease1: tag + "lease:1",
+		meta:   k.Meta,
+		epoch:  k.Epoch,
+		hwm:    k.HWM,
+		lease0: lease.LeaseKey(ns, 0),
+		lease1: lease.LeaseKey(ns, 1),
 		// A lease key no worker ID ever has: write probes on it change nothing.
-		probe: tag + "lease:doctor-probe",
+		probe: "{" + ns + "}:lease:doctor-probe",
 	}
 }
 
