@@ -5,8 +5,10 @@ GO        ?= go
 FUZZTIME  ?= 10s
 LONGFUZZ  ?= 5m
 BENCHTIME ?= 1s
+CHAOSTIME ?= 30m
+SIMTIME   ?= 1h
 
-.PHONY: test deps vet unit fuzz-short fuzz bench chaos sim-soak
+.PHONY: test deps vet unit fuzz-short fuzz fuzz-long bench chaos sim-soak
 
 test: deps vet unit fuzz-short
 
@@ -52,3 +54,14 @@ fuzz-long:
 
 bench:
 	cd bench && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+# Long chaos soak against real redis-server processes (the bounded run is part of `make test`).
+# Summary lines go to the terminal and to CHAOSREPORT.
+CHAOSREPORT ?= $(CURDIR)/chaos-report.txt
+chaos: deps
+	cd test/chaos && $(GO) test -count=1 -run '^TestChaos$$' -timeout 0 \
+		-chaos.duration=$(CHAOSTIME) -chaos.report=$(CHAOSREPORT)
+
+# Deterministic simulation soak: consecutive seeds for SIMTIME (the default test runs thousands).
+sim-soak:
+	$(GO) test ./internal/sim -run 'TestSim$$' -v -timeout 0 -sim.duration $(SIMTIME)
