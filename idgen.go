@@ -75,6 +75,7 @@ type Generator struct {
 
 	closed      atomic.Bool
 	reacquiring atomic.Pointer[error] // the lease error while a new lease is sought
+	lastAttempt atomic.Pointer[error] // why the last reacquire attempt failed, if it did
 	leasesLost  atomic.Int64
 
 	mu       sync.Mutex // guards the fields below and node swaps
@@ -273,6 +274,7 @@ func (g *Generator) watch(n *node) {
 			g.fail(fmt.Errorf("idgen: worker %d: %w", n.lease.WorkerID(), lerr))
 			return
 		}
+		g.lastAttempt.Store(nil)
 		g.reacquiring.Store(&lerr)
 		next, ok := g.reacquire(n)
 		if !ok {
@@ -304,6 +306,7 @@ func (g *Generator) reacquire(old *node) (*node, bool) {
 			g.fail(err)
 			return nil, false
 		}
+		g.lastAttempt.Store(&err)
 		g.opts.Logger.Warn("idgen: reacquiring a worker ID failed; retrying", "err", err, "retry_in", backoff)
 		select {
 		case <-g.ctx.Done():
@@ -399,11 +402,14 @@ func (g *Generator) explain(err error) error {
 		return failErr
 	}
 	if p := g.reacquiring.Load(); p != nil {
+		if a := g.lastAttempt.Load(); a != nil {
+			return fmt.Errorf("%w: worker ID lost, acquiring a new one (last attempt: %v): %w", ErrUnavailable, *a, *p)
+		}
 		return fmt.Errorf("%w: worker ID lost, acquiring a new one: %w", ErrUnavailable, *p)
 	}
 	switch {
 	case errors.Is(err, snowflake.ErrFenced):
-		return fmt.Errorf("%w: the fence is reached because lease renewals are failing: %w", ErrUnavailable, err)
+		return fmt.Errorf("%w: the fence is reached: lease renewals are failing, or the local clock runs ahead of Redis by nearly the Window: %w", ErrUnavailable, err)
 	case errors.Is(err, snowflake.ErrPaused):
 		return fmt.Errorf("%w: the clock guard paused issuing: %w", ErrUnavailable, err)
 	case errors.Is(err, snowflake.ErrStopped):

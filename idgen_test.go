@@ -391,6 +391,8 @@ func TestOptionErrors(t *testing.T) {
 		{"negative MinReplicas", idgen.Options{MinReplicas: -1}, "MinReplicas", idgen.ErrInvalidOptions},
 		{"negative MaxBorrow", idgen.Options{MaxBorrow: -1}, "MaxBorrow", idgen.ErrInvalidOptions},
 		{"bad policy", idgen.Options{OnLeaseLost: 7}, "OnLeaseLost", idgen.ErrInvalidOptions},
+		{"MaxSkew not below Window", idgen.Options{TTL: 2 * time.Second, MaxSkew: 2 * time.Second}, "MaxSkew", idgen.ErrInvalidOptions},
+		{"default MaxSkew not below a short TTL", idgen.Options{TTL: 800 * time.Millisecond}, "MaxSkew", idgen.ErrInvalidOptions},
 		{"bad layout", idgen.Options{Layout: snowflake.Layout{TimeBits: 40, WorkerBits: 10, SequenceBits: 10}}, "Layout",
 			idgen.ErrInvalidOptions},
 		{"TTL below the lease minimum", idgen.Options{TTL: time.Millisecond}, "TTL", lease.ErrInvalidOptions},

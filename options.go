@@ -1,12 +1,14 @@
 package idgen
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/snowlease/idgen/clockguard"
+	"github.com/snowlease/idgen/lease"
 	"github.com/snowlease/idgen/snowflake"
 )
 
@@ -88,7 +90,9 @@ type Options struct {
 	// Redis TIME, beyond the measurement's uncertainty: New refuses to start
 	// beyond it, and the periodic check reports (or pauses, under
 	// ClockPolicy Pause) while it is exceeded. It also sizes the start-up
-	// quarantine after Redis lost its data. Default 1s.
+	// quarantine after Redis lost its data. Default 1s. It must be below
+	// Window: fences are capped at Redis TIME + Window, so a node whose clock
+	// is MaxSkew ahead keeps Window - MaxSkew of headroom.
 	MaxSkew time.Duration
 	// ClockCheckInterval is the time between periodic clock checks.
 	// Default: the clockguard package's (30s).
@@ -176,6 +180,14 @@ func (o Options) validate() error {
 			return err
 		}
 	}
+	// Every fence is capped at Redis TIME + Window (see docs/design.md), so a
+	// clock MaxSkew ahead of Redis leaves Window - MaxSkew of headroom; at or
+	// below zero such a node would pass the clock check and issue nothing.
+	// (A Window below the lease's minimum TTL is left to the lease to report.)
+	if window, skew := o.effectiveWindow(), cmp.Or(o.MaxSkew, clockguard.DefaultMaxSkew); window >= lease.MinTTL && skew >= window {
+		return &OptionError{Field: "MaxSkew", Value: skew,
+			Reason: fmt.Sprintf("must be below Window (%v): fences are capped at Redis TIME + Window", window)}
+	}
 	switch {
 	case o.MinReplicas < 0:
 		return &OptionError{Field: "MinReplicas", Value: o.MinReplicas, Reason: "must be 0 or more"}
@@ -187,4 +199,10 @@ func (o Options) validate() error {
 		return &OptionError{Field: "OnLeaseLost", Value: o.OnLeaseLost, Reason: "must be Reacquire or Fail"}
 	}
 	return nil
+}
+
+// effectiveWindow is Window after the lease package's defaults: Window, else
+// TTL, else lease.DefaultTTL.
+func (o Options) effectiveWindow() time.Duration {
+	return cmp.Or(o.Window, o.TTL, lease.DefaultTTL)
 }

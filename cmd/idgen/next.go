@@ -34,7 +34,7 @@ quick runs.`)
 	layout := newLayoutFlag()
 	fs.Var(layout, "layout", layoutUsage)
 	ttl := fs.Duration("ttl", 10*time.Second, "lease `TTL`; the worker ID is free again this long after a crash")
-	maxSkew := fs.Duration("max-skew", time.Second, "largest clock offset against Redis TIME that is accepted")
+	maxSkew := fs.Duration("max-skew", 0, "largest clock offset against Redis TIME that is accepted (default 1s, or --ttl/4 when that is less; must be below --ttl)")
 	wait := fs.Duration("timeout", time.Minute, "give up when no ID could be printed for this `long`")
 	if code, done := parseFlags(fs, e, args); done {
 		return code
@@ -47,6 +47,10 @@ quick runs.`)
 	}
 	if *wait <= 0 {
 		return usageError(e, "next", "--timeout must be positive, got %v", *wait)
+	}
+
+	if *maxSkew == 0 {
+		*maxSkew = min(time.Second, *ttl/4)
 	}
 
 	client, err := conn.connect(ctx)
