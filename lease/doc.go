@@ -7,7 +7,8 @@
 // Acquire takes a free worker ID with SET NX PX and a random token, in one
 // Lua script that looks at up to 1024 candidate IDs and prefers the one
 // whose high-water mark (HWM) is lowest. The lease then renews itself every
-// RenewInterval (TTL/3, jittered). Each renewal, one script, checks the
+// RenewInterval (TTL/3, jittered), or, with RenewInterval = ManualRenewal,
+// whenever the caller calls Renew. Each renewal, one script, checks the
 // token and the dataset epoch, extends the key, and raises the worker's HWM
 // to the new fence, tick(send time) + Window capped at tick(Redis TIME) +
 // Window. The fence is adopted, and

@@ -35,8 +35,8 @@ type Fenced interface {
 const maxWindowKeys = 1024
 
 // Lease is one worker ID held in Redis. It renews itself in the
-// background until it is released or lost. Its methods are safe for
-// concurrent use.
+// background (unless RenewInterval is ManualRenewal: then Renew does) until
+// it is released or lost. Its methods are safe for concurrent use.
 type Lease struct {
 	opts   Options
 	keys   keySet
@@ -96,7 +96,8 @@ type Stats struct {
 
 // Acquire takes a free worker ID in the namespace, in one round trip
 // unless more than 1024 worker IDs must be searched, and starts renewing
-// it every RenewInterval until Release or Close, or until it is lost.
+// it every RenewInterval until Release or Close, or until it is lost (with
+// RenewInterval = ManualRenewal the caller renews it with Renew instead).
 //
 // Among free worker IDs it takes the one whose high-water mark is lowest,
 // starting from a random offset. The first ID issued under the lease must
@@ -138,10 +139,15 @@ func Acquire(ctx context.Context, client redis.UniversalClient, opts Options) (*
 	if err := l.acquire(ctx); err != nil {
 		return nil, err
 	}
-	loopCtx, cancel := context.WithCancel(context.Background())
-	l.stopLoop = cancel
 	l.loopDone = make(chan struct{})
-	go l.renewLoop(loopCtx)
+	if o.RenewInterval < 0 { // ManualRenewal: the caller calls Renew
+		l.stopLoop = func() {}
+		close(l.loopDone)
+	} else {
+		loopCtx, cancel := context.WithCancel(context.Background())
+		l.stopLoop = cancel
+		go l.renewLoop(loopCtx)
+	}
 	l.log.Info("lease acquired", "namespace", o.Namespace, "worker", l.id,
 		"start_after", l.startAfter, "fence", l.fence.Load(), "quarantine", l.quarantine)
 	return l, nil
@@ -462,6 +468,33 @@ func (l *Lease) doRelease(ctx context.Context) error {
 	}
 	l.log.Info("lease released", "namespace", l.opts.Namespace, "worker", l.id, "hwm", hwm, "deleted", n)
 	return nil
+}
+
+// Renew runs one renewal now, bounded by ctx and OpTimeout, whether or not
+// the lease also renews itself in the background (it does not with
+// RenewInterval = ManualRenewal). On success the fence rises to the new
+// send time + Window (capped at Redis' clock + Window) and the bound
+// targets get it.
+//
+// A failed renewal returns an error wrapping ErrUnavailable (or
+// ErrReplication, ErrPermission, ...) and keeps the old fence; the lease is
+// still live and Renew may be called again. When the key is found to be no
+// longer this lease's, the lease is lost as with a background renewal (Done
+// closes, the targets stop) and Renew returns Err(), which wraps
+// ErrLeaseLost. On a lease that has already ended it returns Err() at once
+// (ErrClosed after Release).
+func (l *Lease) Renew(ctx context.Context) error {
+	if err := l.Err(); err != nil {
+		return err
+	}
+	reason, err := l.renew(ctx)
+	if reason != "" {
+		l.lose(reason)
+	}
+	if end := l.Err(); end != nil {
+		return end // lost now, or ended while the call was in flight
+	}
+	return err
 }
 
 // renewLoop renews every RenewInterval (jittered) until ctx ends or the

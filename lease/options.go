@@ -43,6 +43,12 @@ type Options struct {
 
 	// RenewInterval is the time between renewals; each wait is jittered
 	// down by up to 20%. Default TTL/3; allowed 10ms to TTL/2.
+	//
+	// A negative value (ManualRenewal) turns the background renewals off:
+	// the caller renews with Lease.Renew, well within TTL (every TTL/3 is
+	// what the background loop does). It is for callers that schedule work
+	// themselves, such as a deterministic simulation; with it, a lease that
+	// is not renewed simply runs into its fence and then its TTL.
 	RenewInterval time.Duration
 
 	// MinReplicas, when above zero, makes acquire and every renewal wait
@@ -54,7 +60,8 @@ type Options struct {
 
 	// ReplicaTimeout bounds each WAIT. Default min(RenewInterval/2,
 	// OpTimeout/2, 1s); allowed 1ms up to (but not including) the smaller of
-	// RenewInterval and OpTimeout. Used only when MinReplicas > 0. Redis
+	// RenewInterval and OpTimeout (with ManualRenewal, RenewInterval does
+	// not count). Used only when MinReplicas > 0. Redis
 	// checks WAIT deadlines on its server cron, so a WAIT that falls short
 	// may take up to 1/hz (100ms at the default hz 10) longer; the client's
 	// ReadTimeout must exceed that sum.
@@ -94,6 +101,10 @@ type Options struct {
 	// os.Hostname(); at most 255 bytes, without '|'.
 	Host string
 }
+
+// ManualRenewal as Options.RenewInterval turns the background renewals
+// off: the caller calls Lease.Renew itself.
+const ManualRenewal time.Duration = -1
 
 // Defaults, documented on the fields of Options.
 const (
@@ -181,8 +192,13 @@ func (o *Options) resolveTimes() error {
 	if o.RenewInterval == 0 {
 		o.RenewInterval = o.TTL / 3
 	}
-	if o.RenewInterval < minRenewInterval || o.RenewInterval > o.TTL/2 {
-		return optErr("RenewInterval", o.RenewInterval, "%v to TTL/2 = %v", minRenewInterval, o.TTL/2)
+	manual := o.RenewInterval < 0
+	if manual {
+		o.RenewInterval = ManualRenewal // one value for "manual", whatever negative value was given
+	}
+	if !manual && (o.RenewInterval < minRenewInterval || o.RenewInterval > o.TTL/2) {
+		return optErr("RenewInterval", o.RenewInterval, "%v to TTL/2 = %v, or negative (ManualRenewal)",
+			minRenewInterval, o.TTL/2)
 	}
 	if o.Window == 0 {
 		o.Window = o.TTL
@@ -209,10 +225,16 @@ func (o *Options) resolveTimes() error {
 	if o.OpTimeout < minOpTimeout || o.OpTimeout > maxOpTimeout {
 		return optErr("OpTimeout", o.OpTimeout, "%v to %v", minOpTimeout, maxOpTimeout)
 	}
-	if o.ReplicaTimeout == 0 {
-		o.ReplicaTimeout = min(o.RenewInterval/2, o.OpTimeout/2, time.Second)
+	// With manual renewals there is no interval to fit WAIT into: only
+	// OpTimeout bounds it.
+	interval := o.RenewInterval
+	if manual {
+		interval = o.OpTimeout
 	}
-	if limit := min(o.RenewInterval, o.OpTimeout); o.ReplicaTimeout < time.Millisecond || o.ReplicaTimeout >= limit {
+	if o.ReplicaTimeout == 0 {
+		o.ReplicaTimeout = min(interval/2, o.OpTimeout/2, time.Second)
+	}
+	if limit := min(interval, o.OpTimeout); o.ReplicaTimeout < time.Millisecond || o.ReplicaTimeout >= limit {
 		return optErr("ReplicaTimeout", o.ReplicaTimeout, "1ms to below min(RenewInterval, OpTimeout) = %v", limit)
 	}
 	return nil
