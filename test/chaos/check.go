@@ -402,7 +402,7 @@ func (r *Report) merge() error {
 		} else {
 			heap.Pop(h)
 		}
-		if cur.first <= maxLast {
+		if maxOwner >= 0 && cur.first <= maxLast { // (a damaged file can hold negative IDs)
 			overlap := min(cur.last, maxLast) - cur.first + 1
 			r.Duplicates += uint64(overlap)
 			lay := r.Procs[cur.proc].Layout
