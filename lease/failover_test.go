@@ -34,19 +34,30 @@ func TestFailoverWithoutReplicaAck(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			ctx := context.Background()
 			master := redistest.Start(t, redistest.Config{})
 			link := redistest.NewProxy(t, master.Addr)
 			replica := redistest.Start(t, redistest.Config{ReplicaOf: link.Addr})
 			redistest.WaitSynced(t, master, replica)
-			ctx := context.Background()
 
 			o := testOpts("fo", oneWorker)
 			o.TTL = time.Second
 			o.RenewInterval = 300 * time.Millisecond
 			o.MinReplicas = tc.minReplicas
 			o.ReplicaTimeout = 250 * time.Millisecond // generous: the -race suite loads the machine
-			old := mustAcquire(t, master.Client(t), o)
-			eventually(t, 3*time.Second, func() bool { return old.Stats().Renewals >= 2 }, "renewals before the cut: %+v", old.Stats())
+			// Under a loaded -race suite a WAIT can fall short even with the
+			// link up; retry the acquire rather than flake.
+			var old *Lease
+			eventually(t, 10*time.Second, func() bool {
+				l, err := Acquire(ctx, master.Client(t), o)
+				if err != nil && !errors.Is(err, ErrReplication) {
+					t.Fatalf("acquire: %v", err)
+				}
+				old = l
+				return err == nil
+			}, "acquire with the replica up kept falling short")
+			t.Cleanup(func() { _ = old.Close() })
+			eventually(t, 10*time.Second, func() bool { return old.Stats().Renewals >= 2 }, "renewals before the cut: %+v", old.Stats())
 			redistest.WaitSynced(t, master, replica)
 			synced := old.Fence()
 
