@@ -95,6 +95,7 @@ type harness struct {
 	// samples and counts aggregate observations per fault kind.
 	samples map[string]map[string][]time.Duration
 	counts  map[string]map[string]int
+	kills   int // workers killed by node-kill, to name their successors
 }
 
 // sample records a duration observed after a fault of kind.
@@ -229,6 +230,8 @@ type proc struct {
 	done   chan struct{}
 	err    error // exit status, after done
 	paused bool
+	killed bool     // ended with SIGKILL by a fault: its file may end mid-record
+	extra  []string // the worker's extra arguments, to restart it
 }
 
 func (p *proc) status() string { return strings.TrimSuffix(p.file, ".ids") + ".status" }
@@ -251,7 +254,7 @@ func (p *proc) issuing() (w int64, at time.Time, ok bool) {
 func (h *harness) startProc(name string, proxy *redistest.Proxy, offset time.Duration, extra ...string) *proc {
 	h.t.Helper()
 	p := &proc{name: name, file: filepath.Join(h.dir, name+".ids"), proxy: proxy, offset: offset,
-		done: make(chan struct{})}
+		done: make(chan struct{}), extra: extra}
 	if proxy != nil {
 		p.probe = h.probe(proxy.Addr)
 	}
@@ -299,6 +302,9 @@ func (p *proc) resume() { p.signal(syscall.SIGCONT); p.paused = false }
 func (h *harness) checkAlive() {
 	h.t.Helper()
 	for _, p := range h.procs {
+		if p.killed {
+			continue
+		}
 		select {
 		case <-p.done:
 			h.t.Fatalf("worker %s exited by itself (%v); its log:\n%s", p.name, p.err, p.logTail())
@@ -332,6 +338,9 @@ func (h *harness) stopAll() {
 	}
 	deadline := time.After(30 * time.Second)
 	for _, p := range h.procs {
+		if p.killed {
+			continue
+		}
 		select {
 		case <-p.done:
 			if p.err != nil {
@@ -359,6 +368,15 @@ func (h *harness) byHost(host string) *proc {
 			return p
 		}
 	}
+	return nil
+}
+
+// byName returns the proc named name; the report's entries carry the name.
+func (h *harness) byName(name string) *proc {
+	if p := h.byHost(name); p != nil {
+		return p
+	}
+	h.t.Fatalf("no worker named %s", name)
 	return nil
 }
 
@@ -492,7 +510,7 @@ func (h *harness) check(label string) *chaos.Report {
 		h.logf("  %-8s ids %-11d tenures %-3d outages %-3d lease losses %-3d skew %-8v clean %v counters %v",
 			p.Name, p.IDs, len(p.Tenures), len(p.Outages), len(p.LeaseLosses),
 			p.Skew.Round(time.Millisecond), p.Clean, p.Counters)
-		if !p.Clean {
+		if !p.Clean && !h.byName(p.Name).killed {
 			h.t.Errorf("worker %s: file does not end cleanly (truncated %v)", p.Name, p.Truncated)
 		}
 	}
@@ -597,4 +615,35 @@ func (h *harness) nodePause(c redis.UniversalClient) {
 	h.note("node-pause: %s (worker %d) SIGSTOPped for %v (TTL %v, Window %v); %s took worker %d after %v",
 		victim.name, w, end.Sub(at).Round(time.Millisecond), ttl, window, taker.name, w, takenAt.Sub(at).Round(time.Millisecond))
 	h.after(func(r *chaos.Report) { h.verifyTakeover(r, "node-pause", victim, taker, w, at, takenAt, end) })
+}
+
+// nodeKill ends a worker holding a lease with SIGKILL, so that it neither
+// releases its lease nor finishes its file, waits until another worker has
+// taken its worker ID (after the TTL), and starts a new process in its place
+// with the same proxy and clock offset. The new process writes its own file.
+func (h *harness) nodeKill(c redis.UniversalClient) {
+	h.t.Helper()
+	victim, w := h.pickHolder(c)
+	at := time.Now()
+	victim.killed = true
+	victim.signal(syscall.SIGKILL)
+	<-victim.done
+	h.fault("node-kill")
+	var taker *proc
+	taken := poll(ttl+15*time.Second, func() bool {
+		taker = h.holder(c, w)
+		return taker != nil && taker != victim
+	})
+	takenAt := time.Now()
+	h.kills++
+	name := fmt.Sprintf("%sk%d", victim.name, h.kills)
+	h.startProc(name, victim.proxy, victim.offset, victim.extra...)
+	if !taken {
+		h.t.Errorf("node-kill: worker ID %d of %s was not taken over within %v", w, victim.name, ttl+15*time.Second)
+		return
+	}
+	h.sample("node-kill", "takeover seen after", takenAt.Sub(at))
+	h.note("node-kill: %s (worker %d) killed with SIGKILL (TTL %v); %s took worker %d after %v; %s started in its place",
+		victim.name, w, ttl, taker.name, w, takenAt.Sub(at).Round(time.Millisecond), name)
+	h.after(func(r *chaos.Report) { h.verifyTakeover(r, "node-kill", victim, taker, w, at, takenAt, at) })
 }

@@ -61,6 +61,7 @@ func runStandalone(t *testing.T, d time.Duration) {
 
 	faults := []namedFault{
 		{"node-pause", func() { h.nodePause(s.admin) }},
+		{"node-kill", func() { h.nodeKill(s.admin) }},
 		{"redis-pause-short", s.redisPauseShort},
 		{"lease-overwrite", s.leaseOverwrite},
 		{"redis-pause-long", s.redisPauseLong},
