@@ -410,6 +410,13 @@ func TestListShowsHolders(t *testing.T) {
 	check(t, infos[0].WorkerID < infos[1].WorkerID, "not sorted")
 	_, err = List(ctx, c, "bad{ns}")
 	errIs(t, err, ErrInvalidOptions)
+
+	// The meta hash gone while the leases are still held: List scans.
+	noErr(t, c.Del(ctx, KeysOf("list").Meta).Err())
+	infos, err = List(ctx, c, "list")
+	noErr(t, err)
+	must(t, len(infos) == 2, "listed %v with the meta hash deleted", infos)
+	equal(t, infos[0].WorkerID, min(a.WorkerID(), b.WorkerID()), "first worker ID")
 }
 
 // More worker IDs than one window: the acquire searches further windows,

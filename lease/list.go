@@ -29,7 +29,8 @@ const listScanLimit = 1 << 16
 // List returns the leases held in namespace, sorted by worker ID. An
 // unused namespace gives an empty list. It reads the worker range from the
 // namespace's meta key and fetches the lease keys in batches of 1024 (for
-// more than 65536 worker IDs it uses SCAN on the namespace's node instead).
+// more than 65536 worker IDs, or when the meta key is missing, it uses SCAN
+// on the namespace's node instead).
 // It is not atomic: leases may come and go while it runs. ctx bounds it.
 func List(ctx context.Context, client redis.UniversalClient, namespace string) ([]Info, error) {
 	if client == nil {
@@ -43,21 +44,31 @@ func List(ctx context.Context, client redis.UniversalClient, namespace string) (
 	if err != nil {
 		return nil, mapErr("list", err)
 	}
-	if len(meta) == 0 {
-		return nil, nil
+	// Without the meta hash (lost or deleted while leases are still held)
+	// the worker range is unknown: scan for the lease keys instead.
+	scan := len(meta) == 0
+	var keys []string
+	if !scan {
+		workers, err := strconv.ParseInt(meta["workers"], 10, 64)
+		if err != nil || workers < 1 {
+			return nil, fmt.Errorf("%w: list: %s has no valid worker count (%q)", ErrForeignKey, k.meta, meta["workers"])
+		}
+		if workers <= listScanLimit {
+			keys = k.window(nil, 0, workers, workers)
+		} else {
+			scan = true
+		}
 	}
-	workers, err := strconv.ParseInt(meta["workers"], 10, 64)
-	if err != nil || workers < 1 {
-		return nil, fmt.Errorf("%w: list: %s has no valid worker count (%q)", ErrForeignKey, k.meta, meta["workers"])
+	if scan {
+		if keys, err = scanLeases(ctx, client, k); err != nil {
+			return nil, mapErr("list", err)
+		}
+		if len(keys) == 0 {
+			return nil, nil
+		}
 	}
 	hwms, err := client.HGetAll(ctx, k.hwm).Result()
 	if err != nil {
-		return nil, mapErr("list", err)
-	}
-	var keys []string
-	if workers <= listScanLimit {
-		keys = k.window(nil, 0, workers, workers)
-	} else if keys, err = scanLeases(ctx, client, k); err != nil {
 		return nil, mapErr("list", err)
 	}
 	infos, err := readLeases(ctx, client, k, keys)
