@@ -38,7 +38,7 @@ var (
 	// *OptionError naming the field.
 	ErrInvalidOptions = errors.New("clockguard: invalid options")
 	// ErrUnreachable: no TIME sample answered within the check's timeout.
-	ErrUnreachable = errors.New("clockguard: redis TIME unavailable")
+	ErrUnreachable = errors.New("clockguard: could not read redis TIME")
 	// ErrClosed: the Guard was closed.
 	ErrClosed = errors.New("clockguard: guard closed")
 )
