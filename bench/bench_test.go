@@ -194,6 +194,24 @@ func BenchmarkRaw(b *testing.B) {
 	}})
 }
 
+// BenchmarkSharedCounter: one atomic counter shared by every caller, with
+// nothing else in the call: no clock, no checks. It shows what contention on
+// one word costs when calls come back to back: a core that owns the word's
+// cache line gets several adds done before the other core takes it away.
+// In BenchmarkRaw each call reads the clock between two updates of the
+// state word, long enough for the other core to take the line every time,
+// so there each update waits for the line to come back.
+func BenchmarkSharedCounter(b *testing.B) {
+	var c struct {
+		_ [128]byte
+		n atomic.Int64
+		_ [128]byte
+	}
+	run(b, gen{"atomic-add", 0, func(*testing.B) func() int64 {
+		return func() int64 { return c.n.Add(1) }
+	}})
+}
+
 // BenchmarkRawWithWork: the raw pair again, with about 500 ns of the
 // caller's own work between two IDs, as in a service that does something
 // with each ID. Two goroutines then rarely want the state at the same time,

@@ -37,7 +37,8 @@ var (
 	// ErrInvalidOptions: an option is out of range. The error is an
 	// *OptionError naming the field.
 	ErrInvalidOptions = errors.New("clockguard: invalid options")
-	// ErrUnreachable: no TIME sample answered within the check's timeout.
+	// ErrUnreachable: no TIME sample could be read: a timeout, a lost
+	// connection, or an authentication or ACL error (wrapped).
 	ErrUnreachable = errors.New("clockguard: could not read redis TIME")
 	// ErrClosed: the Guard was closed.
 	ErrClosed = errors.New("clockguard: guard closed")
