@@ -29,8 +29,9 @@ const listScanLimit = 1 << 16
 // List returns the leases held in namespace, sorted by worker ID. An
 // unused namespace gives an empty list. It reads the worker range from the
 // namespace's meta key and fetches the lease keys in batches of 1024 (for
-// more than 65536 worker IDs, or when the meta key is missing, it uses SCAN
-// on the namespace's node instead).
+// more than 65536 worker IDs, or when the meta key is missing but the
+// namespace's other keys are not, it uses SCAN on the namespace's node
+// instead).
 // It is not atomic: leases may come and go while it runs. ctx bounds it.
 func List(ctx context.Context, client redis.UniversalClient, namespace string) ([]Info, error) {
 	if client == nil {
@@ -45,8 +46,19 @@ func List(ctx context.Context, client redis.UniversalClient, namespace string) (
 		return nil, mapErr("list", err)
 	}
 	// Without the meta hash (lost or deleted while leases are still held)
-	// the worker range is unknown: scan for the lease keys instead.
+	// the worker range is unknown: scan for the lease keys instead, unless
+	// the namespace has no epoch key or HWM hash either (an unused
+	// namespace: no reason to scan the whole node).
 	scan := len(meta) == 0
+	if scan {
+		n, err := client.Exists(ctx, k.epoch, k.hwm).Result()
+		if err != nil {
+			return nil, mapErr("list", err)
+		}
+		if n == 0 {
+			return nil, nil
+		}
+	}
 	var keys []string
 	if !scan {
 		workers, err := strconv.ParseInt(meta["workers"], 10, 64)
