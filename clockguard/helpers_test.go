@@ -65,6 +65,13 @@ func (e *events) add(ev clockguard.Event) {
 	e.all = append(e.all, ev)
 }
 
+// list returns a copy of every event so far.
+func (e *events) list() []clockguard.Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]clockguard.Event(nil), e.all...)
+}
+
 func (e *events) of(kind clockguard.EventKind) []clockguard.Event {
 	e.mu.Lock()
 	defer e.mu.Unlock()
