@@ -118,6 +118,9 @@ func TestExpiredLeaseTakeoverDisjoint(t *testing.T) {
 	ca, hook := hookedClient(t, srv)
 	cb := srv.Client(t)
 	o := testOpts("takeover", oneWorker)
+	// A TTL long enough that a stall of the loaded -race suite does not
+	// lose A's lease before the test blocks its renewals.
+	o.TTL = 2 * time.Second
 	o.Window = 2 * o.TTL // A keeps issuing up to a TTL after its key is gone
 	a := mustAcquire(t, ca, o)
 	ga := newFakeGen(a)
@@ -133,10 +136,10 @@ func TestExpiredLeaseTakeoverDisjoint(t *testing.T) {
 	hook.block.Store(true) // renewals fail from now on; the key will expire
 	blockedAt := time.Now()
 	// A renewal that passed the hook just before the block may still land.
-	eventually(t, 2*time.Second, func() bool { return a.Stats().ConsecutiveFailures > 0 }, "renewals not blocked")
+	eventually(t, 5*time.Second, func() bool { return a.Stats().ConsecutiveFailures > 0 }, "renewals not blocked (lease: %v)", a.Err())
 	fenceA := a.Fence()
 	lastRenew := a.Stats().LastRenew
-	b := acquireWhenFree(t, cb, o, 3*time.Second)
+	b := acquireWhenFree(t, cb, o, 3*o.TTL)
 	t.Logf("B took over %v after the block", time.Since(blockedAt))
 	check(t, time.Now().After(lastRenew.Add(o.TTL)), "B got the worker before A's key could expire")
 	equal(t, b.WorkerID(), a.WorkerID(), "worker ID taken over")
