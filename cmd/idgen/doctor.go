@@ -300,8 +300,12 @@ func (d *doctor) checkReplication(ctx context.Context, n node) (level, string) {
 	case int(acked) < replicas:
 		return warn, fmt.Sprintf("only %d of %d replicas acknowledged WAIT within 1s: some lag behind", acked, replicas)
 	case d.minReplicas == 0:
-		return pass, fmt.Sprintf("%d replicas acknowledged WAIT in %v; set MinReplicas (e.g. 1) so that a failover "+
-			"cannot lose high-water-mark raises", replicas, took)
+		return pass, fmt.Sprintf("%d replicas acknowledged WAIT in %v; set MinReplicas to %d (every replica) so that "+
+			"a failover cannot lose high-water-mark raises", replicas, took, replicas)
+	case d.minReplicas < replicas:
+		return warn, fmt.Sprintf("%d replicas acknowledged WAIT in %v, but MinReplicas %d counts fewer: a failover can "+
+			"promote a replica that did not acknowledge the last raise; set MinReplicas to %d", replicas, took,
+			d.minReplicas, replicas)
 	}
 	return pass, fmt.Sprintf("%d replicas acknowledged WAIT in %v (MinReplicas %d)", replicas, took, d.minReplicas)
 }

@@ -52,6 +52,23 @@ func TestDoctorReplicas(t *testing.T) {
 	assert.Contains(t, lines["replication"], "only 0 of 1 replicas acknowledged")
 }
 
+// MinReplicas below the number of replicas: a failover can promote the one
+// that did not acknowledge, so the doctor warns.
+func TestDoctorMinReplicasBelowReplicas(t *testing.T) {
+	t.Parallel()
+	master, replicas := redistest.StartReplicated(t, redistest.Config{Persist: true}, 2)
+	redistest.WaitSynced(t, master, replicas...)
+
+	code, lines, out := doctorLines(t, "--redis", redisURL(master), "--min-replicas", "1")
+	assert.Equal(t, 1, code, out)
+	assert.True(t, strings.HasPrefix(lines["replication"], "WARN"), out)
+	assert.Contains(t, lines["replication"], "set MinReplicas to 2")
+
+	code, lines, out = doctorLines(t, "--redis", redisURL(master), "--min-replicas", "2")
+	assert.Equal(t, 0, code, out)
+	assert.Contains(t, lines["replication"], "2 replicas acknowledged WAIT")
+}
+
 func TestSentinelFlags(t *testing.T) {
 	t.Parallel()
 	s := redistest.StartSentinels(t, redistest.SentinelConfig{Config: redistest.Config{Persist: true}})
