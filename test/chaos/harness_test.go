@@ -587,6 +587,17 @@ func procOf(r *chaos.Report, name string) *chaos.Proc {
 	return nil
 }
 
+// waitTakeover waits up to the TTL and 15 s more for a worker other than
+// victim to hold worker ID w, and returns it.
+func (h *harness) waitTakeover(c redis.UniversalClient, victim *proc, w int64) (*proc, bool) {
+	var taker *proc
+	taken := poll(ttl+15*time.Second, func() bool {
+		taker = h.holder(c, w)
+		return taker != nil && taker != victim
+	})
+	return taker, taken
+}
+
 // nodePause SIGSTOPs a worker holding a lease for longer than the TTL and
 // until another worker has taken its worker ID, then SIGCONTs it.
 func (h *harness) nodePause(c redis.UniversalClient) {
@@ -595,11 +606,7 @@ func (h *harness) nodePause(c redis.UniversalClient) {
 	at := time.Now()
 	victim.pause()
 	h.fault("node-pause")
-	var taker *proc
-	taken := poll(ttl+15*time.Second, func() bool {
-		taker = h.holder(c, w)
-		return taker != nil && taker != victim
-	})
+	taker, taken := h.waitTakeover(c, victim, w)
 	takenAt := time.Now()
 	if d := ttl + 200*time.Millisecond - time.Since(at); d > 0 {
 		time.Sleep(d)
@@ -629,11 +636,7 @@ func (h *harness) nodeKill(c redis.UniversalClient) {
 	victim.signal(syscall.SIGKILL)
 	<-victim.done
 	h.fault("node-kill")
-	var taker *proc
-	taken := poll(ttl+15*time.Second, func() bool {
-		taker = h.holder(c, w)
-		return taker != nil && taker != victim
-	})
+	taker, taken := h.waitTakeover(c, victim, w)
 	takenAt := time.Now()
 	h.kills++
 	name := fmt.Sprintf("%sk%d", victim.name, h.kills)

@@ -299,11 +299,7 @@ func (s *standalone) proxyCut() {
 	at := time.Now()
 	victim.proxy.Cut(redistest.Both)
 	h.fault("proxy-cut")
-	var taker *proc
-	taken := poll(ttl+15*time.Second, func() bool {
-		taker = h.holder(s.admin, w)
-		return taker != nil && taker != victim
-	})
+	taker, taken := h.waitTakeover(s.admin, victim, w)
 	takenAt := time.Now()
 	if d := window + time.Second - time.Since(at); d > 0 {
 		time.Sleep(d)
