@@ -131,12 +131,16 @@ func TestExpiredLeaseTakeoverDisjoint(t *testing.T) {
 	var idsA []int64
 	doneA := make(chan struct{})
 	go func() { defer close(doneA); idsA = ga.generate(stopA, true) }()
-	eventually(t, 3*time.Second, func() bool { return a.Fence() > oneWorker.Tick(time.Now())+200 }, "fence not ahead")
+	// A renewal has to raise the fence first; the full -race suite can
+	// delay it by seconds. The stats say why if it never comes.
+	var st Stats
+	eventually(t, 10*time.Second, func() bool { st = a.Stats(); return st.Fence > oneWorker.Tick(time.Now())+200 },
+		"fence not ahead: %+v", &st)
 
 	hook.block.Store(true) // renewals fail from now on; the key will expire
 	blockedAt := time.Now()
 	// A renewal that passed the hook just before the block may still land.
-	eventually(t, 5*time.Second, func() bool { return a.Stats().ConsecutiveFailures > 0 }, "renewals not blocked (lease: %v)", a.Err())
+	eventually(t, 5*time.Second, func() bool { st = a.Stats(); return st.ConsecutiveFailures > 0 }, "renewals not blocked: %+v", &st)
 	fenceA := a.Fence()
 	lastRenew := a.Stats().LastRenew
 	b := acquireWhenFree(t, cb, o, 3*o.TTL)
