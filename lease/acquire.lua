@@ -12,23 +12,36 @@
 -- ARGV[12] layout epoch (Unix ms)   ARGV[13] tick length (ms)
 -- ARGV[14] length of the lease keys' prefix (before the worker ID)
 -- ARGV[15] Window (ticks)
+-- ARGV[16] replicas to wait for at least (MinReplicas; -1: never wait)
+-- ARGV[17] '1' to allow an evicting maxmemory-policy
 --
 -- The first fence granted is ARGV[8] (local send time + Window) capped at
 -- tick(Redis TIME) + Window: no fence is ever above Redis' clock plus Window,
 -- so the quarantine below (Redis TIME + Window + MaxSkew) starts above every
 -- fence granted before a data loss, whatever the holders' clocks said.
 --
+-- A possible loss is any of: no epoch key (a new namespace or a wiped
+-- one), a hash without the epoch's copy (a key deleted or evicted), or a
+-- server other than the one that last took a lease here (meta.server is
+-- not this server's incarnation: a restart, a restored backup, a
+-- failover; the data may be older than what holders were told). After a
+-- possible loss nobody starts before the quarantine tick. After a change of
+-- server the epoch is replaced too, so that every lease granted before it
+-- fails its next renewal: their keys may be stale copies.
+--
 -- Replies:
---   {1, id, startAfter, quarantine, epoch, nowMs, fence}  acquired (or re-found: a retry)
+--   {1, id, startAfter, quarantine, epoch, nowMs, fence, replicas}
+--        acquired (or re-found: a retry); the caller waits for `replicas`
+--        replicas (WAIT) before it uses the worker ID
 --   {0, free, tooFar, foreign, minTooFar, nowMs}   nothing usable in this window
 --   {2, quarantine, nowMs}                         quarantine too far ahead
 -- Errors: "IDGEN WRONGTYPE <key> <type>", "IDGEN LAYOUT <fingerprint>",
--- "IDGEN BADHWM <id>".
+-- "IDGEN BADHWM <id>", "IDGEN EVICTION <policy>", "IDGEN NOINFO ...".
 --
 -- Nothing is written unless a worker ID is taken, and every check that can
 -- fail comes before the first write, so a refused acquire leaves no trace.
 -- (A command refused by Redis itself, such as an ACL denial, aborts the
--- script midway; see take for why that is still safe.)
+-- script midway; see stamp and take for why that is still safe.)
 -- Running it twice with the same token returns the same worker ID (go-redis
 -- retries a command whose reply was lost).
 
@@ -55,14 +68,25 @@ local nowTick = math.floor((nowMs - tonumber(ARGV[12])) / tonumber(ARGV[13]))
 local fence = math.min(tonumber(ARGV[8]), nowTick + tonumber(ARGV[15]))
 local fenceStr = string.format('%d', fence)
 
+local incarnation, promoted, connected = server()
+
+if ARGV[17] ~= '1' then
+  local policy = string.match(redis.call('INFO', 'memory'), 'maxmemory_policy:([%w%-]+)')
+  if policy and string.sub(policy, 1, 8) == 'allkeys-' then
+    return redis.error_reply('IDGEN EVICTION ' .. policy)
+  end
+end
+
 -- A missing epoch means a new namespace or a dataset that lost its keys.
 -- The meta and hwm hashes carry the epoch too, so losing one of them alone
 -- (eviction, a stray DEL) is caught as well. Either way HWMs may be gone,
 -- and nobody starts before the quarantine tick. A surviving epoch value is
--- kept, so that live holders, whose own HWMs their renewals restore, go on.
+-- kept, so that live holders, whose own HWMs their renewals restore, go on,
+-- unless the server changed: then the keys themselves may be stale.
 local epoch = redis.call('GET', KEYS[2])
 local quarantine = tonumber(redis.call('HGET', KEYS[1], 'quarantine') or '0') or 0
-local newEpoch = not epoch
+local moved = epoch and redis.call('HGET', KEYS[1], 'server') ~= incarnation
+local newEpoch = not epoch or moved
 if newEpoch then
   epoch = ARGV[7]
 end
@@ -70,6 +94,42 @@ local fresh = newEpoch or redis.call('HGET', KEYS[1], 'epoch') ~= epoch
   or redis.call('HGET', KEYS[3], '_epoch') ~= epoch
 if fresh then
   quarantine = math.max(quarantine, nowTick + tonumber(ARGV[9]))
+end
+
+-- Replicas to wait for: every replica this namespace's server has had
+-- (remembered, so that a master cut off from its replicas cannot go on
+-- granting fences a promoted replica never saw), at least ARGV[16]. A
+-- promoted replica is a new history: it starts over from the replicas it
+-- has now, so that a failover does not stop the namespace for good.
+local floor = tonumber(ARGV[16])
+local replicas = 0
+if floor >= 0 then
+  local known = tonumber(redis.call('HGET', KEYS[1], 'replicas') or '0') or 0
+  if moved and promoted then
+    known = 0
+  end
+  replicas = math.max(known, connected, floor)
+end
+
+-- stamp records the checks above. Its order keeps the namespace safe if a
+-- write fails midway (an ACL or memory refusal aborts the script, and Lua
+-- does not roll back): the quarantine first, then the new epoch (which
+-- ends the old leases), then the epoch copies and the server, which end
+-- the possible loss for the next acquire.
+local function stamp()
+  if fresh then
+    redis.call('HSET', KEYS[1], 'quarantine', string.format('%d', quarantine))
+  end
+  if newEpoch then
+    redis.call('SET', KEYS[2], epoch)
+  end
+  if fresh then
+    redis.call('HSET', KEYS[3], '_epoch', epoch)
+    redis.call('HSET', KEYS[1], 'epoch', epoch, 'server', incarnation)
+  end
+  if floor >= 0 then
+    redis.call('HSET', KEYS[1], 'replicas', replicas)
+  end
 end
 
 local workers = tonumber(ARGV[5])
@@ -85,14 +145,17 @@ for i = 1, n do
     free[nfree] = i
   elseif string.sub(v, 1, #prefix) == prefix then
     -- This token already holds it: a retry of a call whose reply was lost.
-    redis.call('PEXPIRE', KEYS[3 + i], ARGV[3])
-    local startAfter = tonumber(string.match(v, '|(%-?%d+)$')) or quarantine
+    -- After a possible loss the key may be a stale copy: start above the
+    -- quarantine all the same.
+    stamp()
+    local startAfter = math.max(tonumber(string.match(v, '|(%-?%d+)$')) or quarantine, quarantine)
     local field = string.sub(KEYS[3 + i], tonumber(ARGV[14]) + 1)
     local h = tonumber(redis.call('HGET', KEYS[3], field) or '-1') or -1
     if fence > h then
       redis.call('HSET', KEYS[3], field, fenceStr)
     end
-    return {1, (first + i - 1) % workers, startAfter, quarantine, epoch, nowMs, fenceStr}
+    redis.call('SET', KEYS[3 + i], prefix .. ARGV[2] .. '|' .. string.format('%d', startAfter), 'PX', ARGV[3])
+    return {1, (first + i - 1) % workers, startAfter, quarantine, epoch, nowMs, fenceStr, replicas}
   end
 end
 
@@ -135,34 +198,24 @@ for j = 1, nfree do
   end
 end
 
--- take writes in an order that keeps the namespace consistent if a write
--- fails (an ACL or memory refusal aborts the script, and Lua does not roll
--- back): the quarantine before the epoch stamps that end it, the HWM before
--- the lease key, and the lease key last.
+-- take writes after stamp in an order that keeps the namespace consistent
+-- if a write fails: the HWM before the lease key, and the lease key last.
 local function take(j)
   local i = free[j]
   if redis.call('EXISTS', KEYS[3 + i]) == 1 then
     return nil -- exists with another type: MGET read it as nil
   end
   local startAfter = math.max(hwm[j], quarantine, 0)
-  if fresh then
-    redis.call('HSET', KEYS[1], 'quarantine', string.format('%d', quarantine), 'epoch', epoch)
-  end
+  stamp()
   if not layout then
     redis.call('HSET', KEYS[1], 'layout', ARGV[4], 'workers', ARGV[5])
   end
   if fence > hwm[j] then
     redis.call('HSET', KEYS[3], fields[j], fenceStr)
   end
-  if fresh then
-    redis.call('HSET', KEYS[3], '_epoch', epoch)
-  end
-  if newEpoch then
-    redis.call('SET', KEYS[2], epoch)
-  end
   local value = prefix .. ARGV[2] .. '|' .. string.format('%d', startAfter)
   redis.call('SET', KEYS[3 + i], value, 'PX', ARGV[3])
-  return {1, (first + i - 1) % workers, startAfter, quarantine, epoch, nowMs, fenceStr}
+  return {1, (first + i - 1) % workers, startAfter, quarantine, epoch, nowMs, fenceStr, replicas}
 end
 
 local foreign = 0

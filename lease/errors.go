@@ -34,8 +34,17 @@ var (
 	// ErrForeignKey: a key of the namespace holds a value this package did
 	// not write (wrong type or format).
 	ErrForeignKey = errors.New("lease: foreign key in namespace")
-	// ErrReplication: fewer than MinReplicas replicas acknowledged a write.
+	// ErrReplication: fewer replicas acknowledged a write than the
+	// namespace's server has had (or than MinReplicas).
 	ErrReplication = errors.New("lease: not enough replicas acknowledged")
+	// ErrEvictionPolicy: Redis's maxmemory-policy may evict the namespace's
+	// high-water marks (allkeys-*); set it to noeviction, or set
+	// Options.AllowEviction.
+	ErrEvictionPolicy = errors.New("lease: redis may evict keys")
+	// ErrNoServerInfo: INFO server and INFO replication do not show the
+	// run_id, master_replid and connected_slaves the lease needs to notice
+	// a restart or a failover (the ACL user needs +info).
+	ErrNoServerInfo = errors.New("lease: redis does not show its server identity")
 	// ErrUnavailable: Redis could not be reached or did not answer in time.
 	ErrUnavailable = errors.New("lease: redis unavailable")
 	// ErrAuth: Redis refused the client's credentials (NOAUTH, WRONGPASS).
@@ -47,8 +56,8 @@ var (
 
 // What an ACL user needs; docs/operations.md lists the same.
 const (
-	aclCommands = "+evalsha +eval +type +exists +get +mget +set +pexpire +del +hget +hmget +hset +time " +
-		"(+wait with MinReplicas; +hgetall +pttl +scan for List)"
+	aclCommands = "+evalsha +eval +type +exists +get +mget +set +pexpire +del +hget +hmget +hset +time +info +wait " +
+		"(+hgetall +pttl +scan for List)"
 	aclKeys = "~{<namespace>}:*"
 )
 
@@ -115,6 +124,12 @@ func mapScriptErr(op, rest string, re error) error {
 		return fmt.Errorf("%w: %s: key %s holds a %s", ErrForeignKey, op, key, typ)
 	case "BADHWM":
 		return fmt.Errorf("%w: %s: high-water mark of worker %s is not an integer", ErrForeignKey, op, detail)
+	case "EVICTION":
+		return fmt.Errorf("%w: %s: maxmemory-policy is %s, which can evict the namespace's high-water marks "+
+			"(each loss costs a quarantine): set maxmemory-policy noeviction (or a volatile-* policy), "+
+			"or Options.AllowEviction", ErrEvictionPolicy, op, detail)
+	case "NOINFO":
+		return fmt.Errorf("%w: %s: %w", ErrNoServerInfo, op, re)
 	}
 	return fmt.Errorf("lease: %s: %w", op, re)
 }

@@ -11,37 +11,42 @@ import (
 	"github.com/snowlease/idgen/internal/redistest"
 )
 
-// A failover to a replica that missed the last HWM raises: the case rule 9
-// (MinReplicas) is for. The replica's link to the master is cut, the holder
-// keeps renewing on the master, the master dies, the replica is promoted and
-// a new holder takes the same worker ID there.
+// A failover to a replica that missed the last HWM raises. The replica's
+// link to the master is cut, the holder keeps renewing (or trying to) on
+// the master, the replica is promoted and a new holder takes the same
+// worker ID there.
 //
-// Without MinReplicas the new holder starts below the old holder's fence:
-// ticks in between may be issued twice. This is the documented limit of
-// asynchronous replication, shown here so docs/reliability.md can point at
-// it. With MinReplicas = 1 the old holder's renewals fail (WAIT counts 0),
-// its fence stays at what the replica has, and the new holder starts above
-// it.
+//   - Default options: the namespace remembers that its master has a
+//     replica, so every renewal waits for one; with the link cut WAIT counts
+//     0, the fence stays at what the replica has, and the new holder starts
+//     above it. The promoted replica has no replica of its own and serves
+//     alone (it is another history: it starts over from the replicas it
+//     has). This holds whether the old master dies or stays up (split
+//     brain).
+//   - NoReplicaWait: the old master raises the fence where the replica
+//     never sees it. If the master dies, the promoted replica is another
+//     server incarnation: the new holder waits out the quarantine, above
+//     every fence granted before. If the master stays up and the old holder
+//     goes on renewing there (clients that still reach it), nothing on the
+//     promoted side can know: the fences overlap. This is what the default
+//     prevents.
 func TestFailoverWithoutReplicaAck(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name        string
 		minReplicas int
-		masterArgs  []string
+		keepMaster  bool // the old master stays up after the promotion
 		wantOverlap bool
 	}{
-		{"MinReplicas0_overlaps", 0, nil, true},
-		{"MinReplicas1_safe", 1, nil, false},
-		// Redis's own min-replicas-to-write does not close the gap: the
-		// master goes on accepting writes until the replica's last ACK is
-		// min-replicas-max-lag seconds old (10 by default), and the raises
-		// made meanwhile are lost with the master just the same.
-		{"MinReplicas0_minReplicasToWrite_overlaps", 0, []string{"--min-replicas-to-write", "1", "--min-replicas-max-lag", "10"}, true},
+		{"default_master_dies", 0, false, false},
+		{"default_split_brain", 0, true, false},
+		{"NoReplicaWait_master_dies", NoReplicaWait, false, false},
+		{"NoReplicaWait_split_brain_overlaps", NoReplicaWait, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			master := redistest.Start(t, redistest.Config{Args: tc.masterArgs})
+			master := redistest.Start(t, redistest.Config{})
 			link := redistest.NewProxy(t, master.Addr)
 			replica := redistest.Start(t, redistest.Config{ReplicaOf: link.Addr})
 			redistest.WaitSynced(t, master, replica)
@@ -68,19 +73,21 @@ func TestFailoverWithoutReplicaAck(t *testing.T) {
 			synced := old.Fence()
 
 			// Cut replication, let the holder renew (or try to) on the master
-			// for a while, then lose the master.
+			// for a while, then promote the replica.
 			link.Cut(redistest.Both)
 			time.Sleep(time.Second)
 			fenceOnMaster := old.Fence()
-			if tc.minReplicas > 0 {
+			if tc.minReplicas == NoReplicaWait {
+				must(t, fenceOnMaster > synced, "fence did not rise on the master: %d", fenceOnMaster)
+			} else {
 				must(t, errors.Is(old.Stats().LastError, ErrReplication), "renewal with the replica cut off: %v", old.Stats().LastError)
 				// (A renewal in flight at the cut may still have been
 				// acknowledged, so the fence may be a little above synced;
 				// what matters is the comparison with the new holder below.)
-			} else {
-				must(t, fenceOnMaster > synced, "fence did not rise on the master: %d", fenceOnMaster)
 			}
-			master.Kill()
+			if !tc.keepMaster {
+				master.Kill()
+			}
 
 			rc := redis.NewClient(&redis.Options{Addr: replica.Addr})
 			t.Cleanup(func() { _ = rc.Close() })
@@ -91,13 +98,19 @@ func TestFailoverWithoutReplicaAck(t *testing.T) {
 				return err == nil && n == 0
 			}, "old lease key still on the promoted replica")
 
-			o.MinReplicas = 0 // the promoted node has no replica of its own
-			newer := mustAcquire(t, rc, o)
+			newer := mustAcquire(t, rc, o) // same options: the promoted node serves alone
+			if tc.keepMaster {
+				// Split brain: the old holder goes on trying on the old
+				// master while the new one starts; give it time to try.
+				waitPast(oneWorker, newer.StartAfter())
+				time.Sleep(time.Second)
+				fenceOnMaster = old.Fence()
+			}
 			t.Logf("fence granted on the old master %d, replica had %d, new holder starts after %d",
 				fenceOnMaster, synced, newer.StartAfter())
 			if tc.wantOverlap {
 				check(t, newer.StartAfter() < fenceOnMaster,
-					"expected the new holder to start below the old holder's fence (the lost raise); it starts after %d, fence %d",
+					"expected the old holder's fence to pass the new holder's start; it starts after %d, fence %d",
 					newer.StartAfter(), fenceOnMaster)
 			} else {
 				check(t, newer.StartAfter() >= fenceOnMaster,

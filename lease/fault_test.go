@@ -101,14 +101,14 @@ func (p *replicaProbe) LastTick() int64 { return 0 }
 //
 //	ACL SETUSER idgen on >password resetkeys ~{<namespace>}:* resetchannels -@all
 //	    +evalsha +eval          the scripts (EVAL after NOSCRIPT)
-//	    +type +exists +get +mget +set +pexpire +del +hget +hmget +hset +time
+//	    +type +exists +get +mget +set +pexpire +del +hget +hmget +hset +time +info
 //	                            called inside the scripts
-//	    +wait                   only with MinReplicas > 0
+//	    +wait                   when the server has replicas
 //	    +hgetall +pttl +scan    only for List (`idgen leases`); SCAN above 65536 worker IDs
 var aclRules = []string{
 	"resetkeys", "~{acl}:*", "resetchannels", "-@all",
 	"+evalsha", "+eval",
-	"+type", "+exists", "+get", "+mget", "+set", "+pexpire", "+del", "+hget", "+hmget", "+hset", "+time",
+	"+type", "+exists", "+get", "+mget", "+set", "+pexpire", "+del", "+hget", "+hmget", "+hset", "+time", "+info",
 	"+wait",
 	"+hgetall", "+pttl", "+scan",
 }

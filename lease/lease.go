@@ -53,6 +53,9 @@ type Lease struct {
 	window     int64 // Window in ticks
 
 	fence atomic.Int64
+	// waitFor is how many replicas the next script's WAIT waits for: what
+	// the namespace's server last asked for (at least MinReplicas).
+	waitFor atomic.Int64
 
 	mu       sync.Mutex
 	targets  []Fenced
@@ -119,12 +122,12 @@ func Acquire(ctx context.Context, client redis.UniversalClient, opts Options) (*
 		return nil, err
 	}
 	if _, ring := client.(*redis.Ring); ring && o.MinReplicas > 0 {
-		return nil, optErr("MinReplicas", o.MinReplicas, "0 on a redis.Ring (WAIT cannot be routed)")
+		return nil, optErr("MinReplicas", o.MinReplicas, "0 or NoReplicaWait on a redis.Ring (WAIT cannot be routed)")
 	}
 	l := &Lease{
 		opts:     o,
 		keys:     newKeySet(o.Namespace),
-		run:      runner{client: client, minReplicas: o.MinReplicas, replicaTimeout: o.ReplicaTimeout},
+		run:      runner{client: client, replicaTimeout: o.ReplicaTimeout},
 		log:      o.Logger,
 		anchor:   newClockAnchor(o.Clock),
 		token:    uuid.NewString(),
@@ -136,6 +139,7 @@ func Acquire(ctx context.Context, client redis.UniversalClient, opts Options) (*
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
+	l.waitFor.Store(int64(max(o.MinReplicas, 0)))
 	if err := l.acquire(ctx); err != nil {
 		return nil, err
 	}
@@ -149,7 +153,8 @@ func Acquire(ctx context.Context, client redis.UniversalClient, opts Options) (*
 		go l.renewLoop(loopCtx)
 	}
 	l.log.Info("lease acquired", "namespace", o.Namespace, "worker", l.id,
-		"start_after", l.startAfter, "fence", l.fence.Load(), "quarantine", l.quarantine)
+		"start_after", l.startAfter, "fence", l.fence.Load(), "quarantine", l.quarantine,
+		"replicas", l.waitFor.Load())
 	return l, nil
 }
 
@@ -160,6 +165,7 @@ type acquireReply struct {
 	epoch                      string
 	nowMs                      int64
 	fence                      int64 // granted: the proposed fence capped at Redis TIME + Window
+	replicas                   int64 // how many replicas must have the write before it counts
 	free, tooFar, foreign      int64
 	minTooFar                  int64
 }
@@ -235,15 +241,50 @@ func (l *Lease) acquireWindow(ctx context.Context, first, n int64) (acquireReply
 		lay.TimeUnit.Milliseconds(),
 		len(l.keys.leasePrefix),
 		l.window,
+		l.replicaFloor(),
+		boolArg(l.opts.AllowEviction),
 	}
 	// If the script may have run but its reply did not reach us, delete
 	// whatever key of this window our token holds (compare-and-delete).
 	undo := func() { _, _ = l.releaseKeys(keys[3:], first, "") }
+	// The script says how many replicas must have the write; the WAIT sent
+	// with it waits for as many as the last reply asked for. When the
+	// server asks for more (a replica came, or this is the first call), the
+	// acquire is undone and sent once more with the higher count.
+	for try := 0; ; try++ {
+		wait := l.waitFor.Load()
+		r, acks, err := l.acquireOnce(ctx, keys, args, undo, wait)
+		if err != nil || r.status != 1 {
+			return r, err
+		}
+		if acks >= r.replicas {
+			l.id, l.startAfter, l.quarantine, l.epoch = r.id, r.startAfter, r.quarantine, r.epoch
+			l.fence.Store(min(fence, r.fence)) // the script may cap it at Redis' clock
+			l.stats.LastRenew = sent
+			return r, nil
+		}
+		undo()
+		l.waitFor.Store(max(r.replicas, int64(l.opts.MinReplicas)))
+		if r.replicas <= wait || try > 0 {
+			return acquireReply{}, fmt.Errorf("%w: acquire: %d of %d replicas within %v",
+				ErrReplication, acks, r.replicas, l.opts.ReplicaTimeout)
+		}
+	}
+}
+
+// acquireOnce runs acquire.lua once with a WAIT for wait replicas, undoing
+// what it may have taken if it fails.
+func (l *Lease) acquireOnce(ctx context.Context, keys []string, args []any, undo func(), wait int64) (acquireReply, int64, error) {
+	type result struct {
+		v    any
+		acks int64
+	}
 	callCtx, cancel := context.WithTimeout(ctx, l.opts.OpTimeout)
 	defer cancel()
-	v, err := bounded(callCtx, func(ctx context.Context) (any, error) {
-		return l.run.run(ctx, acquireScript, keys, args...)
-	}, func(_ any, err error) {
+	res, err := bounded(callCtx, func(ctx context.Context) (result, error) {
+		v, acks, err := l.run.run(ctx, acquireScript, wait, keys, args...)
+		return result{v, acks}, err
+	}, func(_ result, err error) {
 		if err == nil || mayHaveWritten(err) {
 			undo()
 		}
@@ -253,25 +294,17 @@ func (l *Lease) acquireWindow(ctx context.Context, first, n int64) (acquireReply
 		// The script ran, or was aborted by Redis midway (an ACL or memory
 		// refusal is not rolled back), and Redis answers: undo it now.
 		undo()
-		return acquireReply{}, mapErr("acquire", err)
+		return acquireReply{}, 0, mapErr("acquire", err)
 	case errors.Is(err, errAbandoned):
-		return acquireReply{}, mapErr("acquire", err) // the late callback undoes it
+		return acquireReply{}, 0, mapErr("acquire", err) // the late callback undoes it
 	case !definitive(err):
 		go undo()
-		return acquireReply{}, mapErr("acquire", err)
+		return acquireReply{}, 0, mapErr("acquire", err)
 	case err != nil:
-		return acquireReply{}, mapErr("acquire", err)
+		return acquireReply{}, 0, mapErr("acquire", err)
 	}
-	r, err := parseAcquire(v)
-	if err != nil {
-		return r, err
-	}
-	if r.status == 1 {
-		l.id, l.startAfter, l.quarantine, l.epoch = r.id, r.startAfter, r.quarantine, r.epoch
-		l.fence.Store(min(fence, r.fence)) // the script may cap it at Redis' clock
-		l.stats.LastRenew = sent
-	}
-	return r, nil
+	r, err := parseAcquire(res.v)
+	return r, res.acks, err
 }
 
 // releaseKeys deletes the keys of keys (worker IDs first, first+1, ...)
@@ -283,7 +316,7 @@ func (l *Lease) releaseKeys(keys []string, first int64, hwm string) (int64, erro
 }
 
 func (l *Lease) release(ctx context.Context, keys []string, first int64, hwm string) (int64, error) {
-	all := append([]string{l.keys.hwm}, keys...)
+	all := append([]string{l.keys.hwm, l.keys.meta}, keys...)
 	// The release runs without WAIT: a lost release only leaves the HWM at
 	// the fence, which is safe, and the key expires after TTL.
 	v, err := bounded(ctx, func(ctx context.Context) (int64, error) {
@@ -320,8 +353,9 @@ func parseAcquire(v any) (acquireReply, error) {
 	}
 	r := acquireReply{status: ints[0]}
 	switch {
-	case r.status == 1 && len(s) == 7:
+	case r.status == 1 && len(s) == 8:
 		r.id, r.startAfter, r.quarantine, r.epoch, r.nowMs, r.fence = ints[1], ints[2], ints[3], epoch, ints[5], ints[6]
+		r.replicas = ints[7]
 	case r.status == 0 && len(s) == 6:
 		r.free, r.tooFar, r.foreign, r.minTooFar, r.nowMs = ints[1], ints[2], ints[3], ints[4], ints[5]
 	case r.status == 2 && len(s) == 3:
@@ -531,27 +565,44 @@ func (l *Lease) renew(ctx context.Context) (reason string, err error) {
 	lay := l.opts.Layout
 	sent := l.anchor.wallNow()
 	fence := min(lay.Tick(sent)+l.window, lay.MaxTick())
-	keys := []string{l.keys.epoch, l.keys.hwm, l.keys.lease(l.id)}
+	keys := []string{l.keys.epoch, l.keys.hwm, l.keys.lease(l.id), l.keys.meta}
+	wait := l.waitFor.Load()
 	callCtx, cancel := context.WithTimeout(ctx, l.opts.OpTimeout)
 	defer cancel()
-	v, err := bounded(callCtx, func(ctx context.Context) (any, error) {
-		return l.run.run(ctx, renewScript, keys, l.token, l.epoch, l.opts.TTL.Milliseconds(), l.id, fence,
-			lay.Epoch.UnixMilli(), lay.TimeUnit.Milliseconds(), l.window)
+	type result struct {
+		v    any
+		acks int64
+	}
+	res, err := bounded(callCtx, func(ctx context.Context) (result, error) {
+		v, acks, err := l.run.run(ctx, renewScript, wait, keys, l.token, l.epoch, l.opts.TTL.Milliseconds(), l.id, fence,
+			lay.Epoch.UnixMilli(), lay.TimeUnit.Milliseconds(), l.window, l.replicaFloor())
+		return result{v, acks}, err
 	}, nil)
 	if err == nil {
-		s, ok := v.([]any)
+		s, ok := res.v.([]any)
 		switch {
-		case ok && len(s) == 2 && s[0] == int64(1):
+		case ok && len(s) == 3 && s[0] == int64(1):
 			granted, isInt := s[1].(int64)
-			if !isInt {
+			need, isInt2 := s[2].(int64)
+			if !isInt || !isInt2 {
 				break
 			}
+			if res.acks < need {
+				// The HWM is raised in Redis, but a promoted replica might
+				// not have it: keep the old fence. The next renewal waits
+				// for as many replicas as the server asked for.
+				l.waitFor.Store(max(need, int64(l.opts.MinReplicas)))
+				err = fmt.Errorf("%w: renew: %d of %d replicas within %v", ErrReplication, res.acks, need, l.opts.ReplicaTimeout)
+				break
+			}
+			l.waitFor.Store(max(need, int64(l.opts.MinReplicas)))
 			l.renewed(sent, min(fence, granted)) // the script caps it at Redis' clock
 			return "", nil
 		case ok && len(s) == 2 && s[0] == int64(0):
 			return lossReason(fmt.Sprint(s[1])), nil
+		default:
+			err = fmt.Errorf("lease: renew: unexpected reply %v", res.v)
 		}
-		err = fmt.Errorf("lease: renew: unexpected reply %v", v)
 	}
 	err = mapErr("renew", err)
 	l.mu.Lock()
@@ -561,6 +612,22 @@ func (l *Lease) renew(ctx context.Context) (reason string, err error) {
 	l.mu.Unlock()
 	l.log.Warn("lease renewal failed; keeping the old fence", "worker", l.id, "fence", l.fence.Load(), "err", err)
 	return "", err
+}
+
+func boolArg(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// replicaFloor is the scripts' lowest replica count: MinReplicas, or -1
+// (never wait) for NoReplicaWait.
+func (l *Lease) replicaFloor() int {
+	if l.opts.MinReplicas < 0 {
+		return -1
+	}
+	return l.opts.MinReplicas
 }
 
 func (l *Lease) renewed(sent time.Time, fence int64) {
@@ -583,6 +650,10 @@ func (l *Lease) renewed(sent time.Time, fence int64) {
 
 func lossReason(code string) string {
 	switch code {
+	case "server-changed":
+		return "Redis restarted or failed over (another server incarnation): its data may be older than what this holder was granted"
+	case "meta-missing", "meta-wrongtype":
+		return "the namespace's meta hash was deleted or replaced: the server its data belongs to cannot be checked"
 	case "epoch-missing", "epoch-changed", "epoch-wrongtype":
 		return "Redis lost its data (dataset epoch " + code[len("epoch-"):] + ")"
 	case "expired":

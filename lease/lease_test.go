@@ -499,8 +499,10 @@ func TestStartTooFarAhead(t *testing.T) {
 }
 
 // Losing the hwm or meta hash alone (eviction, a stray DEL) while the epoch
-// key survives is caught too: the next acquire is quarantined, and live
-// holders go on, their renewals restoring their own HWM.
+// key survives is caught too: the next acquire is quarantined. Live holders
+// go on after the hwm hash is lost, their renewals restoring their own HWM;
+// after the meta hash is lost they stop, since the server their data
+// belongs to can no longer be checked.
 func TestPartialLossQuarantine(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t, redistest.Config{})
@@ -513,7 +515,8 @@ func TestPartialLossQuarantine(t *testing.T) {
 	b := mustAcquire(t, c, o)
 	check(t, b.StartAfter() < redisTick(t, c, layout64), "no loss, yet B quarantined until %d", b.StartAfter())
 
-	for _, key := range []string{a.keys.hwm, a.keys.meta} {
+	lose := func(key string) {
+		t.Helper()
 		noErr(t, c.Del(ctx, key).Err())
 		before := redisTick(t, c, layout64)
 		x := mustAcquire(t, c, o)
@@ -521,8 +524,18 @@ func TestPartialLossQuarantine(t *testing.T) {
 		check(t, x.StartAfter() >= q, "after losing %s: start %d, below TIME+Window+MaxSkew = %d", key, x.StartAfter(), q)
 		equal(t, c.HGet(ctx, a.keys.meta, "layout").Val(), layout64.Fingerprint(), "layout recorded again")
 	}
+	lose(a.keys.hwm)
 	n := a.Stats().Renewals
 	eventually(t, 2*time.Second, func() bool { return a.Stats().Renewals >= n+2 }, "A stopped renewing")
 	check(t, a.Err() == nil, "A lost its lease: %v", a.Err())
 	check(t, hwmOf(t, c, "partial", a.WorkerID()) >= a.Fence(), "A's HWM not restored")
+
+	noErr(t, c.Del(ctx, a.keys.meta).Err())
+	select {
+	case <-a.Done():
+	case <-time.After(3 * time.Second):
+		t.Fatal("A renews without the meta hash")
+	}
+	check(t, strings.Contains(a.Err().Error(), "meta hash"), "reason: %v", a.Err())
+	lose(a.keys.meta)
 }

@@ -51,17 +51,34 @@ type Options struct {
 	// is not renewed simply runs into its fence and then its TTL.
 	RenewInterval time.Duration
 
-	// MinReplicas, when above zero, makes acquire and every renewal wait
-	// (WAIT) until that many replicas acknowledged the write; fewer
-	// acknowledgements make the acquire fail and the renewal count as
-	// failed, so the fence does not rise. Default 0 (no waiting); allowed 0
-	// to 100. Not supported on a redis.Ring.
+	// MinReplicas is the fewest replicas that must acknowledge (WAIT) an
+	// acquire or a renewal before its fence is used; fewer make the acquire
+	// fail and the renewal count as failed, so the fence does not rise.
+	//
+	// Default 0: as many as the namespace's Redis master has had since it
+	// became master, which the namespace remembers, so no setting is
+	// needed. A master cut off from its replicas (a partition, while
+	// Sentinel promotes one of them) then stops granting fences instead of
+	// granting ones the promoted replica never sees; a promoted replica
+	// starts over from the replicas it has. When a replica is removed for
+	// good, lower the remembered count with ForgetReplicas (CLI: idgen
+	// replicas). A value above 0 waits for at least that many. Allowed -1
+	// (NoReplicaWait) to 100. Not supported on a redis.Ring with replicas.
 	MinReplicas int
+
+	// AllowEviction lets Acquire run on a Redis whose maxmemory-policy is
+	// allkeys-*, which may evict the namespace's high-water marks. Every
+	// such loss is detected and costs a quarantine, but a policy that can
+	// evict them under memory pressure turns that into repeated outages:
+	// by default Acquire refuses (ErrEvictionPolicy). volatile-* policies
+	// evict only keys with a TTL (lease keys, which the fence covers) and
+	// are always allowed.
+	AllowEviction bool
 
 	// ReplicaTimeout bounds each WAIT. Default min(RenewInterval/2,
 	// OpTimeout/2, 1s); allowed 1ms up to (but not including) the smaller of
 	// RenewInterval and OpTimeout (with ManualRenewal, RenewInterval does
-	// not count). Used only when MinReplicas > 0. Redis
+	// not count). Used whenever replicas must acknowledge. Redis
 	// checks WAIT deadlines on its server cron, so a WAIT that falls short
 	// may take up to 1/hz (100ms at the default hz 10) longer; the client's
 	// ReadTimeout must exceed that sum.
@@ -101,6 +118,12 @@ type Options struct {
 	// os.Hostname(); at most 255 bytes, without '|'.
 	Host string
 }
+
+// NoReplicaWait as Options.MinReplicas never waits for replicas. Only for
+// a Redis whose replicas can never be promoted while the old master still
+// takes writes: otherwise a partitioned master can grant fences a promoted
+// replica never sees.
+const NoReplicaWait = -1
 
 // ManualRenewal as Options.RenewInterval turns the background renewals
 // off: the caller calls Lease.Renew itself.
@@ -163,8 +186,8 @@ func (o Options) resolve() (Options, error) {
 	if err := o.resolveTimes(); err != nil {
 		return o, err
 	}
-	if o.MinReplicas < 0 || o.MinReplicas > maxReplicas {
-		return o, optErr("MinReplicas", o.MinReplicas, "0 to %d", maxReplicas)
+	if o.MinReplicas < NoReplicaWait || o.MinReplicas > maxReplicas {
+		return o, optErr("MinReplicas", o.MinReplicas, "-1 (NoReplicaWait) to %d", maxReplicas)
 	}
 	if o.Clock == nil {
 		o.Clock = snowflake.SystemClock()

@@ -52,7 +52,7 @@ func TestOptionsInvalid(t *testing.T) {
 		{"Window below TTL/2", Options{TTL: time.Second, Window: 400 * time.Millisecond}, "Window"},
 		{"Window not above RenewInterval", Options{TTL: time.Second, RenewInterval: 500 * time.Millisecond, Window: 500 * time.Millisecond}, "Window"},
 		{"Window too long", Options{Window: 25 * time.Hour}, "Window"},
-		{"MinReplicas negative", Options{MinReplicas: -1}, "MinReplicas"},
+		{"MinReplicas below NoReplicaWait", Options{MinReplicas: -2}, "MinReplicas"},
 		{"MinReplicas too many", Options{MinReplicas: 101}, "MinReplicas"},
 		{"ReplicaTimeout not below RenewInterval", Options{TTL: time.Second, ReplicaTimeout: 400 * time.Millisecond}, "ReplicaTimeout"},
 		{"ReplicaTimeout not below OpTimeout", Options{OpTimeout: 100 * time.Millisecond, ReplicaTimeout: 100 * time.Millisecond}, "ReplicaTimeout"},

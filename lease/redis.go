@@ -11,6 +11,8 @@ import (
 )
 
 var (
+	//go:embed server.lua
+	serverSrc string
 	//go:embed acquire.lua
 	acquireSrc string
 	//go:embed renew.lua
@@ -18,51 +20,55 @@ var (
 	//go:embed release.lua
 	releaseSrc string
 
+	// Every script starts with server.lua, which reads who is answering.
 	// Scripts hold no state beyond their source and SHA-1, so sharing them
 	// between leases and clients is safe.
-	acquireScript = redis.NewScript(acquireSrc)
-	renewScript   = redis.NewScript(renewSrc)
-	releaseScript = redis.NewScript(releaseSrc)
+	acquireScript = redis.NewScript(serverSrc + acquireSrc)
+	renewScript   = redis.NewScript(serverSrc + renewSrc)
+	releaseScript = redis.NewScript(serverSrc + releaseSrc)
 )
 
 // runner runs the scripts on one client, with a WAIT on the same
-// connection when replicas are required.
+// connection when replicas must acknowledge.
 type runner struct {
 	client         redis.UniversalClient
-	minReplicas    int
 	replicaTimeout time.Duration
 }
 
-// run runs s with EVALSHA (EVAL after NOSCRIPT). With MinReplicas it sends
-// the script and WAIT as one pipeline, so both use one connection: WAIT
-// counts the replicas that acknowledged that connection's writes. It is a
-// plain pipeline, not MULTI: WAIT inside a transaction does not block.
-// A short count returns the script's reply together with ErrReplication.
-func (r *runner) run(ctx context.Context, s *redis.Script, keys []string, args ...any) (any, error) {
-	if r.minReplicas == 0 {
-		return s.Run(ctx, r.client, keys, args...).Result()
+// run runs s with EVALSHA (EVAL after NOSCRIPT). With wait > 0 it sends
+// the script and WAIT wait as one pipeline, so both use one connection:
+// WAIT counts the replicas that acknowledged that connection's writes. It
+// is a plain pipeline, not MULTI: WAIT inside a transaction does not block.
+// It returns the script's reply and the replicas that acknowledged (0
+// without WAIT); comparing them with what the script asked for is the
+// caller's job.
+func (r *runner) run(ctx context.Context, s *redis.Script, wait int64, keys []string, args ...any) (any, int64, error) {
+	if wait <= 0 {
+		v, err := s.Run(ctx, r.client, keys, args...).Result()
+		return v, 0, err
+	}
+	if _, ring := r.client.(*redis.Ring); ring {
+		return nil, 0, fmt.Errorf("%w: the namespace's server has %d replicas to wait for, "+
+			"and WAIT cannot be routed on a redis.Ring", ErrReplication, wait)
 	}
 	node, err := r.node(ctx, keys[0])
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	v, acks, err := r.runWait(ctx, node, s, keys, args, false)
+	v, acks, err := r.runWait(ctx, node, s, wait, keys, args, false)
 	if isNoScript(err) {
-		v, acks, err = r.runWait(ctx, node, s, keys, args, true)
+		v, acks, err = r.runWait(ctx, node, s, wait, keys, args, true)
 	}
 	if err != nil {
 		if cc, ok := r.client.(*redis.ClusterClient); ok && redis.HasErrorPrefix(err, "MOVED") {
 			cc.ReloadState(ctx)
 		}
-		return nil, err
+		return v, 0, err
 	}
-	if acks < int64(r.minReplicas) {
-		return v, fmt.Errorf("%w: %d of %d replicas within %v", ErrReplication, acks, r.minReplicas, r.replicaTimeout)
-	}
-	return v, nil
+	return v, acks, nil
 }
 
-func (r *runner) runWait(ctx context.Context, node redis.Cmdable, s *redis.Script, keys []string, args []any, full bool) (any, int64, error) {
+func (r *runner) runWait(ctx context.Context, node redis.Cmdable, s *redis.Script, wait int64, keys []string, args []any, full bool) (any, int64, error) {
 	pipe := node.Pipeline()
 	var cmd *redis.Cmd
 	if full {
@@ -70,16 +76,16 @@ func (r *runner) runWait(ctx context.Context, node redis.Cmdable, s *redis.Scrip
 	} else {
 		cmd = s.EvalSha(ctx, pipe, keys, args...)
 	}
-	wait := pipe.Do(ctx, "wait", r.minReplicas, r.replicaTimeout.Milliseconds())
+	waitCmd := pipe.Do(ctx, "wait", wait, r.replicaTimeout.Milliseconds())
 	_, _ = pipe.Exec(ctx)
 	if err := cmd.Err(); err != nil {
 		return nil, 0, err
 	}
-	acks, err := wait.Int64()
+	acks, err := waitCmd.Int64()
 	if err != nil {
 		// The script ran; only the count is unknown. Report the reply so a
 		// caller can undo what it took.
-		return cmd.Val(), 0, err
+		return cmd.Val(), 0, fmt.Errorf("%w: WAIT: %w", ErrReplication, err)
 	}
 	return cmd.Val(), acks, nil
 }

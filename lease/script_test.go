@@ -8,6 +8,8 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/snowlease/idgen/internal/miniserver"
 )
 
 // Quick checks of the scripts' logic on miniredis. The behaviour that
@@ -15,10 +17,19 @@ import (
 
 func miniClient(t *testing.T) (*miniredis.Miniredis, *redis.Client) {
 	t.Helper()
+	m, _, c := miniServer(t)
+	return m, c
+}
+
+// miniServer is miniClient with the server identity INFO shows, which the
+// test can move (a restart, a promotion).
+func miniServer(t *testing.T) (*miniredis.Miniredis, *miniserver.Identity, *redis.Client) {
+	t.Helper()
 	m := miniredis.RunT(t)
+	id := miniserver.Install(m)
 	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	t.Cleanup(func() { _ = c.Close() })
-	return m, c
+	return m, id, c
 }
 
 func TestScriptPrefersLowestHWM(t *testing.T) {
@@ -80,7 +91,7 @@ func TestScriptAcquireIsIdempotentPerToken(t *testing.T) {
 
 func TestScriptRenewOutcomes(t *testing.T) {
 	t.Parallel()
-	_, c := miniClient(t)
+	_, id, c := miniServer(t)
 	ctx := context.Background()
 	o := testOpts("renew", layout64)
 	o.TTL = time.Minute
@@ -91,15 +102,15 @@ func TestScriptRenewOutcomes(t *testing.T) {
 	// small raises below stay under the cap.
 	window := o.Layout.Ticks(o.TTL) + 1000
 	renew := func(fence int64) []any {
-		v, err := renewScript.Run(ctx, c, []string{k.epoch, k.hwm, lk}, l.token, l.epoch, 60000, l.WorkerID(), fence,
-			o.Layout.Epoch.UnixMilli(), o.Layout.TimeUnit.Milliseconds(), window).Slice()
+		v, err := renewScript.Run(ctx, c, []string{k.epoch, k.hwm, lk, k.meta}, l.token, l.epoch, 60000, l.WorkerID(), fence,
+			o.Layout.Epoch.UnixMilli(), o.Layout.TimeUnit.Milliseconds(), window, 0).Slice()
 		noErr(t, err)
 		return v
 	}
 	f := l.Fence()
-	equalSlice(t, renew(f+10), []any{int64(1), f + 10}, "renew")
+	equalSlice(t, renew(f+10), []any{int64(1), f + 10, int64(0)}, "renew")
 	equal(t, hwmOf(t, c, "renew", l.WorkerID()), f+10, "HWM raised")
-	equalSlice(t, renew(f+5), []any{int64(1), f + 5}, "a lower fence is accepted")
+	equalSlice(t, renew(f+5), []any{int64(1), f + 5, int64(0)}, "a lower fence is accepted")
 	equal(t, hwmOf(t, c, "renew", l.WorkerID()), f+10, "but never lowers the HWM")
 
 	// A holder whose clock runs an hour ahead proposes a fence an hour
@@ -107,7 +118,7 @@ func TestScriptRenewOutcomes(t *testing.T) {
 	// is raised only that far.
 	ahead := o.Layout.Tick(time.Now().Add(time.Hour)) + window
 	r := renew(ahead)
-	equal(t, len(r), 2, "reply length")
+	equal(t, len(r), 3, "reply length")
 	granted := r[1].(int64)
 	now := redisTick(t, c, o.Layout)
 	check(t, granted <= now+window && granted >= now+window-o.Layout.Ticks(time.Second),
@@ -128,7 +139,84 @@ func TestScriptRenewOutcomes(t *testing.T) {
 	equalSlice(t, renew(f+20), []any{int64(0), "epoch-changed"}, "renew")
 	noErr(t, c.Del(ctx, k.epoch).Err())
 	equalSlice(t, renew(f+20), []any{int64(0), "epoch-missing"}, "renew")
+	noErr(t, c.Set(ctx, k.epoch, l.epoch, 0).Err())
+
+	// The replicas the server has are remembered in the namespace and asked
+	// for; a count that falls is still asked for.
+	id.SetReplicas(2)
+	equalSlice(t, renew(f+1), []any{int64(1), f + 1, int64(2)}, "renew with 2 replicas")
+	id.SetReplicas(1)
+	equalSlice(t, renew(f+1), []any{int64(1), f + 1, int64(2)}, "renew after a replica left")
+	equal(t, c.HGet(ctx, k.meta, "replicas").Val(), "2", "remembered replicas")
+	noErr(t, ForgetReplicas(ctx, c, "renew", 1))
+	equalSlice(t, renew(f+1), []any{int64(1), f + 1, int64(1)}, "renew after ForgetReplicas")
+
+	// Another server (a restart, a promotion) or no meta hash: lost.
+	id.Restart()
+	equalSlice(t, renew(f+20), []any{int64(0), "server-changed"}, "renew")
+	id.Promote()
+	equalSlice(t, renew(f+20), []any{int64(0), "server-changed"}, "renew")
+	noErr(t, c.Del(ctx, k.meta).Err())
+	equalSlice(t, renew(f+20), []any{int64(0), "meta-missing"}, "renew")
 	equal(t, hwmOf(t, c, "renew", l.WorkerID()), f+10, "a lost lease writes nothing")
+}
+
+// An acquire on another server incarnation than the one the namespace was
+// stamped with treats the data as possibly older: quarantine, a new epoch
+// (so earlier leases fail their renewals), and the new server stamped. A
+// promoted server forgets the replicas the old master had.
+func TestScriptAcquireAfterServerChange(t *testing.T) {
+	t.Parallel()
+	_, id, c := miniServer(t)
+	ctx := context.Background()
+	o := testOpts("moved", layout64)
+	o.RenewInterval = ManualRenewal // renewals are the test's
+	id.SetReplicas(1)
+	o.MinReplicas = NoReplicaWait // miniredis has no replica to answer WAIT
+	a := mustAcquire(t, c, o)
+	k := newKeySet("moved")
+	waitPast(layout64, a.StartAfter())
+	equal(t, c.HGet(ctx, k.meta, "replicas").Val(), "", "NoReplicaWait records no replicas")
+
+	o.MinReplicas = 0
+	id.SetReplicas(0)
+	b := mustAcquire(t, c, o)
+	equal(t, b.epoch, a.epoch, "same server: same epoch")
+	check(t, b.StartAfter() < redisTick(t, c, layout64), "same server: no quarantine, starts after %d", b.StartAfter())
+	server := c.HGet(ctx, k.meta, "server").Val()
+
+	for _, move := range []func(){id.Restart, id.Promote} {
+		move()
+		before := redisTick(t, c, layout64)
+		x := mustAcquire(t, c, o)
+		q := before + layout64.Ticks(o.Window) + layout64.Ticks(o.MaxSkew)
+		check(t, x.StartAfter() >= q, "after a server change: start %d, below the quarantine %d", x.StartAfter(), q)
+		check(t, x.epoch != b.epoch, "after a server change the epoch must change")
+		errIs(t, a.Renew(ctx), ErrLeaseLost)
+		next := c.HGet(ctx, k.meta, "server").Val()
+		check(t, next != server && next == id.RunID()+":"+strings.Split(next, ":")[1], "server not stamped: %q", next)
+		server = next
+		b = x
+	}
+}
+
+// A Redis that may evict any key is refused unless allowed; volatile-*
+// policies (only keys with a TTL, the lease keys) are fine.
+func TestScriptEvictionPolicy(t *testing.T) {
+	t.Parallel()
+	_, id, c := miniServer(t)
+	o := testOpts("evict", layout64)
+	o.TTL = time.Minute
+	id.SetPolicy("allkeys-lru")
+	_, err := Acquire(context.Background(), c, o)
+	errIs(t, err, ErrEvictionPolicy)
+	check(t, strings.Contains(err.Error(), "allkeys-lru") && strings.Contains(err.Error(), "noeviction"), "message: %v", err)
+	equal(t, c.Exists(context.Background(), "{evict}:meta", "{evict}:epoch").Val(), int64(0), "keys left by a refused acquire")
+	o.AllowEviction = true
+	mustAcquire(t, c, o)
+	o.AllowEviction = false
+	id.SetPolicy("volatile-lru")
+	mustAcquire(t, c, o)
 }
 
 func TestScriptLayoutMismatch(t *testing.T) {

@@ -26,6 +26,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/snowlease/idgen"
+	"github.com/snowlease/idgen/internal/miniserver"
 	"github.com/snowlease/idgen/lease"
 )
 
@@ -138,6 +139,7 @@ func connect(out io.Writer, redisURL string) (redis.UniversalClient, func(), err
 	if err != nil {
 		return nil, nil, fmt.Errorf("start in-process Redis: %w", err)
 	}
+	miniserver.Install(mr) // INFO server/replication, which the lease's scripts read
 	fmt.Fprintf(out, "REDIS_URL is not set: using an in-process Redis (miniredis) at %s.\n", mr.Addr())
 	fmt.Fprintln(out, "Set REDIS_URL=redis://host:port to use a real one.")
 	c := redis.NewClient(&redis.Options{Addr: mr.Addr()})

@@ -1,0 +1,34 @@
+package lease
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ForgetReplicas sets the number of replicas the namespace's Redis master
+// is remembered to have had to n, for when replicas were removed for good.
+// Until then every acquire and renewal waits for as many replicas as the
+// master ever had (see Options.MinReplicas), so a removed replica stops the
+// namespace's renewals. A count above the replicas actually connected makes
+// every renewal fail; the next renewal raises it again to the connected
+// count, so ForgetReplicas cannot make the namespace wait for fewer replicas
+// than the master has. Errors wrap ErrInvalidOptions,
+// ErrUnavailable, ErrAuth or ErrPermission.
+func ForgetReplicas(ctx context.Context, client redis.UniversalClient, namespace string, n int) error {
+	if client == nil {
+		return fmt.Errorf("%w: client is nil", ErrInvalidOptions)
+	}
+	if err := checkNamespace(namespace); err != nil {
+		return err
+	}
+	if n < 0 || n > maxReplicas {
+		return optErr("replicas", n, "0 to %d", maxReplicas)
+	}
+	k := newKeySet(namespace)
+	_, err := bounded(ctx, func(ctx context.Context) (int64, error) {
+		return client.HSet(ctx, k.meta, "replicas", n).Result()
+	}, nil)
+	return mapErr("forget replicas", err)
+}
