@@ -19,10 +19,14 @@
 // generator never issues a tick above its fence, and a node raises the
 // worker ID's high-water mark in Redis to a fence before it uses that fence,
 // so a later holder of the same worker ID starts above every tick an earlier
-// holder could have issued. What it rests on is Redis keeping that
-// high-water mark: no eviction (maxmemory-policy noeviction), persistence
-// (appendonly yes with appendfsync always, or MinReplicas with replicas),
-// and the layout fingerprint of the namespace. `idgen doctor` checks them.
+// holder could have issued. What it rests on is Redis not evicting the
+// namespace's keys (New refuses an allkeys-* maxmemory-policy): a Redis
+// that comes back with older data (a restart from a snapshot or from an
+// AOF that lost its tail, a restored backup, a failover to a replica that
+// missed writes) is another server incarnation, which the lease notices and
+// answers with a quarantine, and a master cut off from its replicas cannot
+// raise fences. Persistence and replication settings shorten outages; they
+// are not needed for uniqueness. See docs/design.md.
 //
 // IDs from different nodes are ordered by time only as well as the nodes'
 // clocks agree; the clock guard refuses to start beyond Options.MaxSkew.
@@ -152,6 +156,7 @@ func (g *Generator) leaseOptions() lease.Options {
 		Window:         o.Window,
 		RenewInterval:  o.RenewInterval,
 		MinReplicas:    o.MinReplicas,
+		AllowEviction:  o.AllowEviction,
 		ReplicaTimeout: o.ReplicaTimeout,
 		MaxSkew:        o.MaxSkew,
 		MaxStartWait:   o.MaxStartWait,

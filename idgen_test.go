@@ -388,7 +388,7 @@ func TestOptionErrors(t *testing.T) {
 	}{
 		{"negative TTL", idgen.Options{TTL: -time.Second}, "TTL", idgen.ErrInvalidOptions},
 		{"negative MaxSkew", idgen.Options{MaxSkew: -1}, "MaxSkew", idgen.ErrInvalidOptions},
-		{"negative MinReplicas", idgen.Options{MinReplicas: -1}, "MinReplicas", idgen.ErrInvalidOptions},
+		{"MinReplicas below NoReplicaWait", idgen.Options{MinReplicas: -2}, "MinReplicas", idgen.ErrInvalidOptions},
 		{"negative MaxBorrow", idgen.Options{MaxBorrow: -1}, "MaxBorrow", idgen.ErrInvalidOptions},
 		{"bad policy", idgen.Options{OnLeaseLost: 7}, "OnLeaseLost", idgen.ErrInvalidOptions},
 		{"MaxSkew not below Window", idgen.Options{TTL: 2 * time.Second, MaxSkew: 2 * time.Second}, "MaxSkew", idgen.ErrInvalidOptions},
@@ -498,6 +498,28 @@ func TestRedisDataLossReacquires(t *testing.T) {
 	id := nextRetry(t, g, 10*time.Second)
 	assert.Greater(t, id, last)
 	assert.Len(t, leases(t, client, "loss"), 1)
+}
+
+// A Redis that may evict any key is refused with an error naming the
+// setting and the fix, before anything is written; AllowEviction opts out.
+func TestNewRefusesEvictingRedis(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t, redistest.Config{Args: []string{"--maxmemory-policy", "allkeys-lru"}})
+	client := rs.Client(t)
+	g, err := idgen.New(context.Background(), client, short("evict"))
+	require.Error(t, err)
+	assert.Nil(t, g)
+	assert.ErrorIs(t, err, lease.ErrEvictionPolicy)
+	assert.Contains(t, err.Error(), "maxmemory-policy is allkeys-lru")
+	assert.Contains(t, err.Error(), "noeviction")
+	keys, err := client.Keys(context.Background(), "*").Result()
+	require.NoError(t, err)
+	assert.Empty(t, keys, "a refused New leaves nothing in Redis")
+
+	opts := short("evict")
+	opts.AllowEviction = true
+	g = newGen(t, client, opts)
+	_ = nextRetry(t, g, 5*time.Second)
 }
 
 // The hot path does not allocate.

@@ -62,10 +62,21 @@ type Options struct {
 	Window time.Duration
 	// RenewInterval is the time between renewals, jittered. Default TTL/3.
 	RenewInterval time.Duration
-	// MinReplicas, when above zero, makes every acquire and renewal wait
-	// until that many replicas acknowledged it (WAIT); a short count is a
-	// failed renewal. Default 0.
+	// MinReplicas is the fewest replicas that must acknowledge (WAIT) every
+	// acquire and renewal; a short count is a failed renewal. Default 0:
+	// every replica the namespace's Redis master has had, remembered in the
+	// namespace, so that a master cut off from its replicas stops granting
+	// fences (see lease.Options.MinReplicas; lease.ForgetReplicas lowers
+	// the remembered count when a replica is removed for good). Above 0:
+	// at least that many. lease.NoReplicaWait (-1) never waits.
 	MinReplicas int
+	// AllowEviction lets New run on a Redis whose maxmemory-policy is
+	// allkeys-*, which can evict the namespace's high-water marks: each
+	// such loss is detected and costs a quarantine (an outage), so New
+	// refuses such a Redis by default (an error wrapping
+	// lease.ErrEvictionPolicy). noeviction and volatile-* are always
+	// accepted.
+	AllowEviction bool
 	// ReplicaTimeout bounds that WAIT. Default: the lease package's.
 	ReplicaTimeout time.Duration
 	// MaxStartWait is how far ahead of the local clock a worker ID's start
@@ -189,8 +200,8 @@ func (o Options) validate() error {
 			Reason: fmt.Sprintf("must be below Window (%v): fences are capped at Redis TIME + Window", window)}
 	}
 	switch {
-	case o.MinReplicas < 0:
-		return &OptionError{Field: "MinReplicas", Value: o.MinReplicas, Reason: "must be 0 or more"}
+	case o.MinReplicas < lease.NoReplicaWait:
+		return &OptionError{Field: "MinReplicas", Value: o.MinReplicas, Reason: "must be -1 (lease.NoReplicaWait), 0 (every replica the master has had) or more"}
 	case o.ClockSamples < 0:
 		return &OptionError{Field: "ClockSamples", Value: o.ClockSamples, Reason: "must be 0 (default) or more"}
 	case o.MaxBorrow < 0:

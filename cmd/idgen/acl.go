@@ -38,7 +38,7 @@ const zeroSHA = "0000000000000000000000000000000000000000"
 
 // aclNeeds lists what the library runs: the lease scripts (EVALSHA, EVAL
 // after a SCRIPT FLUSH, and the commands inside them), TIME for the clock
-// guard, WAIT for MinReplicas, and what `idgen leases` reads. Keep in step
+// guard, WAIT for replicas, and what `idgen leases` reads. Keep in step
 // with lease/*.lua, lease/list.go and docs/operations.md.
 func aclNeeds(k nsKeys, minReplicas int) []aclNeed {
 	script := "lease scripts"
@@ -46,6 +46,7 @@ func aclNeeds(k nsKeys, minReplicas int) []aclNeed {
 		{[]string{"evalsha", zeroSHA, "4", k.meta, k.epoch, k.hwm, k.lease0}, true, script},
 		{[]string{"eval", "return 1", "4", k.meta, k.epoch, k.hwm, k.lease0}, true, script + " after SCRIPT FLUSH or a restart"},
 		{[]string{"time"}, true, "clock checks"},
+		{[]string{"info", "replication"}, true, script + " (which notice a restart or failover by the server's identity)"},
 		{[]string{"type", k.meta}, true, script},
 		{[]string{"hget", k.meta, "layout"}, true, script},
 		{[]string{"hmget", k.hwm, "0"}, true, script},
@@ -58,7 +59,7 @@ func aclNeeds(k nsKeys, minReplicas int) []aclNeed {
 		{[]string{"set", k.lease0, "x", "nx", "px", "1000"}, true, script},
 		{[]string{"pexpire", k.lease0, "1000"}, true, script},
 		{[]string{"del", k.lease0}, true, script},
-		{[]string{"wait", "1", "100"}, minReplicas > 0, "MinReplicas"},
+		{[]string{"wait", "1", "100"}, minReplicas >= 0, "waiting for replicas (MinReplicas -1 turns it off)"},
 		{[]string{"hgetall", k.meta}, false, "idgen leases"},
 		{[]string{"pttl", k.lease0}, false, "idgen leases"},
 	}
@@ -157,6 +158,7 @@ func (d *doctor) probeACL(ctx context.Context, k nsKeys, user string) result {
 		}
 	}
 	note("TIME", d.client.Time(ctx).Err())
+	note("INFO", d.client.Info(ctx, "replication").Err())
 	note("EVALSHA", d.client.EvalSha(ctx, zeroSHA, []string{k.meta, k.epoch, k.hwm, k.lease0}).Err())
 	reply, err := d.client.Eval(ctx, probeScript, []string{k.meta, k.epoch, k.hwm, k.lease0, k.probe}).StringSlice()
 	switch {
@@ -167,14 +169,14 @@ func (d *doctor) probeACL(ctx context.Context, k nsKeys, user string) result {
 	default:
 		denied = append(denied, reply...)
 	}
-	if d.minReplicas > 0 {
+	if d.minReplicas >= 0 {
 		note("WAIT", d.client.Do(ctx, "wait", 0, 0).Err())
 	}
 	if len(denied) > 0 {
 		return result{"acl", failed, fmt.Sprintf("%s may not run what idgen needs; allow the commands and the key "+
 			"pattern ~{%s}:* (see docs/operations.md):\n%s", who, d.ns, strings.Join(denied, "\n"))}
 	}
-	return result{"acl", warn, fmt.Sprintf("%s may run the probed commands (EVALSHA, EVAL, TIME, and in scripts "+
+	return result{"acl", warn, fmt.Sprintf("%s may run the probed commands (EVALSHA, EVAL, TIME, INFO, WAIT, and in scripts "+
 		"TYPE, GET, MGET, HGET, HMGET, SET, PEXPIRE, DEL), but HSET could not be checked without ACL DRYRUN; "+
 		"allow ACL WHOAMI and ACL DRYRUN for a full check", who)}
 }

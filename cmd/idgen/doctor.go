@@ -49,13 +49,14 @@ type doctor struct {
 
 func runDoctor(ctx context.Context, e *env, args []string) int {
 	fs := newFlagSet("doctor", "[--namespace NS] [--layout L] [--min-replicas N] [--max-skew D]", `
-Check that the Redis idgen points at keeps what uniqueness rests on, and
-print one line per check: PASS, WARN or FAIL, with what to do.
+Check that the Redis idgen points at is fit for it (uniqueness rests only on
+Redis not evicting the namespace's keys; the rest decides outages), and print
+one line per check: PASS, WARN or FAIL, with what to do.
 
   connection   reachable, authenticated; server version and mode
-  persistence  appendonly/appendfsync/save: do high-water marks survive a restart?
+  persistence  appendonly/appendfsync/save: what a restart costs (not uniqueness)
   eviction     maxmemory-policy: can Redis drop leases or high-water marks?
-  replication  role, replicas and WAIT (against --min-replicas)
+  replication  role, replicas, the replicas the namespace remembers, and WAIT
   clock        this host's clock against Redis TIME (against --max-skew)
   acl          the commands and keys the library runs are allowed for this user
   namespace    the layout fingerprint the namespace recorded, leases in use
@@ -67,15 +68,15 @@ Exit code: the worst result: 0 all pass, 1 some warn, 2 some fail.`)
 	layout := newLayoutFlag()
 	fs.Var(layout, "layout", layoutUsage+"; checked against the namespace's")
 	maxSkew := fs.Duration("max-skew", time.Second, "clock offset bound the generators use (Options.MaxSkew)")
-	minReplicas := fs.Int("min-replicas", 0, "replicas the generators wait for (Options.MinReplicas)")
+	minReplicas := fs.Int("min-replicas", 0, "replicas the generators wait for at least (Options.MinReplicas; -1: never)")
 	if code, done := parseFlags(fs, e, args); done {
 		return code
 	}
 	if fs.NArg() > 0 {
 		return usageError(e, "doctor", "unexpected argument %q", fs.Arg(0))
 	}
-	if *minReplicas < 0 {
-		return usageError(e, "doctor", "--min-replicas must be 0 or more, got %d", *minReplicas)
+	if *minReplicas < -1 || *minReplicas > 100 {
+		return usageError(e, "doctor", "--min-replicas is %d, allowed -1 (never wait), 0 (every replica the master has had) to 100", *minReplicas)
 	}
 	if *maxSkew <= 0 {
 		return usageError(e, "doctor", "--max-skew must be positive, got %v", *maxSkew)
@@ -190,7 +191,14 @@ func (d *doctor) onNode(ctx context.Context, name string, n node, check func(con
 	return result{name, l, msg}
 }
 
+// checkPersistence says what a restart of this server costs. Uniqueness
+// does not rest on persistence any more: a restarted server (from any
+// persistence, or none) is another incarnation, which the lease scripts
+// notice and answer with a quarantine. So every setting passes; the message
+// says what the next restart does.
 func (d *doctor) checkPersistence(ctx context.Context, n node) (level, string) {
+	const cost = "a restart is another server incarnation: running holders lose their leases and every holder " +
+		"waits out a quarantine of Window + MaxSkew; uniqueness does not rest on persistence"
 	cfg, err := n.c.ConfigGet(ctx, "append*").Result()
 	if err == nil {
 		var save map[string]string
@@ -200,31 +208,16 @@ func (d *doctor) checkPersistence(ctx context.Context, n node) (level, string) {
 		}
 	}
 	if err != nil {
-		// Managed Redis often denies CONFIG; INFO still says whether AOF is on.
-		if info, ierr := n.c.Info(ctx, "persistence").Result(); ierr == nil && infoFields(info)["aof_enabled"] == "1" {
-			return warn, fmt.Sprintf("AOF is on, but CONFIG GET is not allowed (%v), so appendfsync is unknown: "+
-				"it must be always (or use --min-replicas with replicas)", err)
-		}
-		return warn, fmt.Sprintf("cannot read the persistence settings (CONFIG GET: %v): make sure Redis runs "+
-			"with appendonly yes and appendfsync always", err)
+		return pass, fmt.Sprintf("persistence settings unknown (CONFIG GET: %v); %s", err, cost)
 	}
 	aof, fsync, snapshots := cfg["appendonly"] == "yes", cfg["appendfsync"], strings.TrimSpace(cfg["save"]) != ""
 	switch {
-	case aof && fsync == "always":
-		return pass, "AOF with appendfsync always: every high-water-mark raise is on disk before its reply"
 	case aof:
-		return warn, fmt.Sprintf("AOF with appendfsync %s: a crash of the Redis host can lose the last second or "+
-			"more of high-water-mark raises, and the data-loss check cannot notice a partial loss; "+
-			"set appendfsync always, or run replicas and set MinReplicas", fsync)
+		return pass, fmt.Sprintf("AOF with appendfsync %s; %s", fsync, cost)
 	case snapshots:
-		return failed, fmt.Sprintf("RDB snapshots only (save %q): a restart restores an old snapshot whose "+
-			"high-water marks are behind IDs already issued, and the dataset-epoch key comes back with it, so "+
-			"the loss goes unnoticed and IDs can repeat; set appendonly yes and appendfsync always", cfg["save"])
-	default:
-		return warn, "no persistence: a restart loses every key; idgen notices (the dataset-epoch key is gone) " +
-			"and new holders wait out a quarantine of Window + MaxSkew, but leases are lost; " +
-			"set appendonly yes and appendfsync always"
+		return pass, fmt.Sprintf("RDB snapshots only (save %q): a restart comes back with older data; %s", cfg["save"], cost)
 	}
+	return pass, "no persistence: a restart loses every key; " + cost
 }
 
 func (d *doctor) checkEviction(ctx context.Context, n node) (level, string) {
@@ -243,19 +236,23 @@ func (d *doctor) checkEviction(ctx context.Context, n node) (level, string) {
 		return pass, "maxmemory-policy noeviction: Redis refuses writes when full instead of dropping keys"
 	case strings.HasPrefix(policy, "allkeys-"):
 		return failed, fmt.Sprintf("maxmemory-policy %s can evict high-water marks and the dataset-epoch key "+
-			"under memory pressure, and then IDs can repeat%s; set maxmemory-policy noeviction", policy, unlimited)
+			"under memory pressure (each loss costs a quarantine), so generators refuse to start on it unless "+
+			"AllowEviction is set%s; set maxmemory-policy noeviction", policy, unlimited)
 	case strings.HasPrefix(policy, "volatile-"):
 		return warn, fmt.Sprintf("maxmemory-policy %s can evict lease keys (they have a TTL) under memory "+
-			"pressure: holders then lose their leases and stop; high-water marks have no TTL and stay%s; "+
-			"set maxmemory-policy noeviction", policy, unlimited)
+			"pressure: holders then lose their leases early and stop at their fence (an outage, not a "+
+			"duplicate); high-water marks have no TTL and stay%s; set maxmemory-policy noeviction", policy, unlimited)
 	}
 	return warn, fmt.Sprintf("unknown maxmemory-policy %q; noeviction is the safe one", policy)
 }
 
+// checkReplication checks what the generators will wait for against what
+// the master has: every replica it has had (remembered in the namespace's
+// meta hash), at least --min-replicas, unless --min-replicas is -1.
 func (d *doctor) checkReplication(ctx context.Context, n node) (level, string) {
 	info, err := n.c.Info(ctx, "replication").Result()
 	if err != nil {
-		return warn, fmt.Sprintf("cannot read INFO replication: %v", err)
+		return warn, fmt.Sprintf("cannot read INFO replication: %v (the lease scripts need INFO too)", err)
 	}
 	f := infoFields(info)
 	if role := f["role"]; role != "master" {
@@ -263,12 +260,29 @@ func (d *doctor) checkReplication(ctx context.Context, n node) (level, string) {
 			"point --redis at it, or use --sentinel-master", role, f["master_host"], f["master_port"])
 	}
 	replicas, _ := strconv.Atoi(f["connected_slaves"])
-	if replicas == 0 {
-		if d.minReplicas > 0 {
-			return failed, fmt.Sprintf("no replica is connected, but MinReplicas is %d: every acquire and renewal "+
-				"would fail; start replicas or lower MinReplicas", d.minReplicas)
+	if d.minReplicas < 0 {
+		if replicas > 0 {
+			return warn, fmt.Sprintf("%d replicas, and MinReplicas -1 never waits for them: a master cut off from "+
+				"its replicas can grant fences that a promoted replica never sees (split brain); use MinReplicas 0", replicas)
 		}
-		return pass, "no replicas; with MinReplicas 0 the high-water marks rest on this server's persistence"
+		return pass, "no replicas; MinReplicas -1 never waits"
+	}
+	remembered := 0
+	if v, err := n.c.HGet(ctx, namespaceKeys(d.ns).meta, "replicas").Result(); err == nil {
+		remembered, _ = strconv.Atoi(v)
+	}
+	want := max(replicas, remembered, d.minReplicas)
+	if replicas < want {
+		why := fmt.Sprintf("MinReplicas is %d", d.minReplicas)
+		if remembered > d.minReplicas {
+			why = fmt.Sprintf("the namespace remembers %d replicas", remembered)
+		}
+		return failed, fmt.Sprintf("%d replicas connected, but %s: every acquire and renewal waits for %d and fails; "+
+			"bring the replicas back, or if one was removed for good, run `idgen replicas --namespace %s --forget %d`",
+			replicas, why, want, d.ns, replicas)
+	}
+	if replicas == 0 {
+		return pass, "no replicas: generators wait for none, and will wait for every replica that connects"
 	}
 	// WAIT counts the replicas that acknowledged this connection's writes,
 	// so write something first: a short-lived key in the namespace that no
@@ -285,29 +299,15 @@ func (d *doctor) checkReplication(ctx context.Context, n node) (level, string) {
 		err = set.Err()
 	}
 	if err != nil {
-		lvl := warn
-		if d.minReplicas > 0 {
-			lvl = failed
-		}
-		return lvl, fmt.Sprintf("%d replicas connected, but a write followed by WAIT failed (%v): MinReplicas needs "+
-			"both", replicas, err)
+		return failed, fmt.Sprintf("%d replicas connected, but a write followed by WAIT failed (%v): renewals "+
+			"would fail", replicas, err)
 	}
 	took := time.Since(start).Round(time.Millisecond)
-	switch {
-	case int(acked) < d.minReplicas:
-		return failed, fmt.Sprintf("only %d of %d replicas acknowledged WAIT within 1s, fewer than MinReplicas %d: "+
-			"renewals would fail; check the replicas' link and lag", acked, replicas, d.minReplicas)
-	case int(acked) < replicas:
-		return warn, fmt.Sprintf("only %d of %d replicas acknowledged WAIT within 1s: some lag behind", acked, replicas)
-	case d.minReplicas == 0:
-		return pass, fmt.Sprintf("%d replicas acknowledged WAIT in %v; set MinReplicas to %d (every replica) so that "+
-			"a failover cannot lose high-water-mark raises", replicas, took, replicas)
-	case d.minReplicas < replicas:
-		return warn, fmt.Sprintf("%d replicas acknowledged WAIT in %v, but MinReplicas %d counts fewer: a failover can "+
-			"promote a replica that did not acknowledge the last raise; set MinReplicas to %d", replicas, took,
-			d.minReplicas, replicas)
+	if int(acked) < want {
+		return failed, fmt.Sprintf("only %d of %d replicas acknowledged WAIT within 1s: renewals, which wait for %d, "+
+			"would fail; check the replicas' link and lag", acked, replicas, want)
 	}
-	return pass, fmt.Sprintf("%d replicas acknowledged WAIT in %v (MinReplicas %d)", replicas, took, d.minReplicas)
+	return pass, fmt.Sprintf("%d replicas acknowledged WAIT in %v; generators wait for %d", replicas, took, want)
 }
 
 func (d *doctor) checkClock(ctx context.Context) result {

@@ -12,6 +12,7 @@
 //	decode   print the time, tick, worker and sequence of IDs as JSON lines
 //	leases   list the worker IDs in use in a namespace
 //	doctor   check the Redis settings the uniqueness guarantee rests on
+//	replicas show, or lower, the replicas a namespace waits for
 //
 // Every command that talks to Redis reads the URL from --redis or REDIS_URL
 // (default redis://127.0.0.1:6379); redis:// and rediss:// (TLS) URLs work,
@@ -66,6 +67,7 @@ func commands() []command {
 		{"decode", "print the time, tick, worker and sequence of IDs as JSON lines", runDecode},
 		{"leases", "list the worker IDs in use in a namespace", runLeases},
 		{"doctor", "check the Redis settings the uniqueness guarantee rests on", runDoctor},
+		{"replicas", "show, or lower, the replicas a namespace waits for", runReplicas},
 	}
 }
 

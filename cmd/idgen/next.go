@@ -36,6 +36,8 @@ quick runs.`)
 	ttl := fs.Duration("ttl", 10*time.Second, "lease `TTL`; the worker ID is free again this long after a crash")
 	maxSkew := fs.Duration("max-skew", 0, "largest clock offset against Redis TIME that is accepted (default 1s, or --ttl/4 when that is less; must be below --ttl)")
 	wait := fs.Duration("timeout", time.Minute, "give up when no ID could be printed for this `long`")
+	minReplicas := fs.Int("min-replicas", 0, "replicas that must acknowledge every acquire and renewal: 0 waits for every replica the master has had (remembered in the namespace; see `idgen replicas`), -1 never waits")
+	allowEviction := fs.Bool("allow-eviction", false, "run on a Redis whose maxmemory-policy is allkeys-* (each eviction of the namespace's keys costs a quarantine)")
 	if code, done := parseFlags(fs, e, args); done {
 		return code
 	}
@@ -47,6 +49,9 @@ quick runs.`)
 	}
 	if *wait <= 0 {
 		return usageError(e, "next", "--timeout must be positive, got %v", *wait)
+	}
+	if *minReplicas < -1 || *minReplicas > 100 {
+		return usageError(e, "next", "--min-replicas is %d, allowed -1 (never wait), 0 (every replica the master has had) to 100", *minReplicas)
 	}
 
 	if *maxSkew == 0 {
@@ -62,12 +67,14 @@ quick runs.`)
 	startCtx, cancel := context.WithTimeout(ctx, *wait)
 	defer cancel()
 	gen, err := idgen.New(startCtx, client, idgen.Options{
-		Namespace:   *ns,
-		Layout:      layout.layout,
-		TTL:         *ttl,
-		MaxSkew:     *maxSkew,
-		OnLeaseLost: idgen.Reacquire,
-		Logger:      newStderrLogger(e.stderr, "next"),
+		Namespace:     *ns,
+		Layout:        layout.layout,
+		TTL:           *ttl,
+		MaxSkew:       *maxSkew,
+		MinReplicas:   *minReplicas,
+		AllowEviction: *allowEviction,
+		OnLeaseLost:   idgen.Reacquire,
+		Logger:        newStderrLogger(e.stderr, "next"),
 	})
 	if err != nil {
 		return fail(e, "next", fmt.Errorf("start a generator in namespace %q: %w", *ns, err))

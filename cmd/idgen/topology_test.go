@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -31,13 +32,14 @@ func TestDoctorReplicas(t *testing.T) {
 	master, replicas := redistest.StartReplicated(t, redistest.Config{Persist: true}, 1)
 	redistest.WaitSynced(t, master, replicas...)
 
-	code, lines, out := doctorLines(t, "--redis", redisURL(master), "--min-replicas", "1")
+	code, lines, out := doctorLines(t, "--redis", redisURL(master))
 	assert.Equal(t, 0, code, out)
 	assert.Contains(t, lines["replication"], "1 replicas acknowledged WAIT")
+	assert.Contains(t, lines["replication"], "generators wait for 1")
 
-	_, lines, out = doctorLines(t, "--redis", redisURL(master))
-	assert.True(t, strings.HasPrefix(lines["replication"], "PASS"), out)
-	assert.Contains(t, lines["replication"], "set MinReplicas", "advice to use the replica")
+	code, lines, out = doctorLines(t, "--redis", redisURL(master), "--min-replicas", "-1")
+	assert.Equal(t, 1, code, out)
+	assert.Contains(t, lines["replication"], "split brain")
 
 	code, lines, out = doctorLines(t, "--redis", redisURL(replicas[0]))
 	assert.Equal(t, 2, code, out)
@@ -46,27 +48,48 @@ func TestDoctorReplicas(t *testing.T) {
 	// A replica that stops answering makes WAIT fall short.
 	replicas[0].Pause()
 	defer replicas[0].Resume()
-	code, lines, out = doctorLines(t, "--redis", redisURL(master), "--min-replicas", "1")
+	code, lines, out = doctorLines(t, "--redis", redisURL(master))
 	assert.Equal(t, 2, code, out)
 	assert.True(t, strings.HasPrefix(lines["replication"], "FAIL"), out)
 	assert.Contains(t, lines["replication"], "only 0 of 1 replicas acknowledged")
 }
 
-// MinReplicas below the number of replicas: a failover can promote the one
-// that did not acknowledge, so the doctor warns.
-func TestDoctorMinReplicasBelowReplicas(t *testing.T) {
+// The namespace remembers the replicas its master has had: after one is
+// removed, the generators stop (fail closed) and the doctor says so, until
+// `idgen replicas --forget` lowers the count; next works with default
+// options on a master with replicas.
+func TestReplicasRememberedAndForgotten(t *testing.T) {
 	t.Parallel()
 	master, replicas := redistest.StartReplicated(t, redistest.Config{Persist: true}, 2)
 	redistest.WaitSynced(t, master, replicas...)
+	url := redisURL(master)
 
-	code, lines, out := doctorLines(t, "--redis", redisURL(master), "--min-replicas", "1")
-	assert.Equal(t, 1, code, out)
-	assert.True(t, strings.HasPrefix(lines["replication"], "WARN"), out)
-	assert.Contains(t, lines["replication"], "set MinReplicas to 2")
+	r := runCLI(t, "", nil, "next", "-n", "1000", "--redis", url, "--namespace", "rep", "--ttl", "500ms", "--max-skew", "100ms")
+	checkNextOutput(t, r, 1000)
+	r = runCLI(t, "", nil, "replicas", "--redis", url, "--namespace", "rep")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "wait for 2 replicas (remembered 2, connected 2)")
 
-	code, lines, out = doctorLines(t, "--redis", redisURL(master), "--min-replicas", "2")
+	replicas[1].Kill()
+	require.Eventually(t, func() bool {
+		return master.Info(t, "replication")["connected_slaves"] == "1"
+	}, 10*time.Second, 50*time.Millisecond, "the master still counts the killed replica")
+	code, lines, out := doctorLines(t, "--redis", url, "--namespace", "rep")
+	assert.Equal(t, 2, code, out)
+	assert.Contains(t, lines["replication"], "remembers 2 replicas")
+	assert.Contains(t, lines["replication"], "idgen replicas --namespace rep --forget 1")
+	r = runCLI(t, "", nil, "next", "-n", "1", "--redis", url, "--namespace", "rep", "--ttl", "500ms",
+		"--max-skew", "100ms", "--timeout", "2s")
+	assert.Equal(t, exitError, r.code, "next with a remembered replica gone: %s", r.stdout)
+	assert.Contains(t, r.stderr, "replicas")
+
+	r = runCLI(t, "", nil, "replicas", "--redis", url, "--namespace", "rep", "--forget", "1")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "wait for 1 replicas (remembered 1, connected 1)")
+	code, _, out = doctorLines(t, "--redis", url, "--namespace", "rep")
 	assert.Equal(t, 0, code, out)
-	assert.Contains(t, lines["replication"], "2 replicas acknowledged WAIT")
+	r = runCLI(t, "", nil, "next", "-n", "1000", "--redis", url, "--namespace", "rep", "--ttl", "500ms", "--max-skew", "100ms")
+	checkNextOutput(t, r, 1000)
 }
 
 func TestSentinelFlags(t *testing.T) {
