@@ -95,3 +95,24 @@ func BenchmarkRenew(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRenewReplica times one renewal on a master with one replica:
+// the script and WAIT 1 in one pipelined round trip.
+func BenchmarkRenewReplica(b *testing.B) {
+	master := redistest.Start(b, redistest.Config{})
+	replica := redistest.Start(b, redistest.Config{ReplicaOf: master.Addr})
+	redistest.WaitSynced(b, master, replica)
+	c := master.Client(b)
+	o := Options{Namespace: "benchrep", Layout: snowflake.Twitter, TTL: time.Minute, Host: "bench", MinReplicas: 1}
+	l, err := Acquire(context.Background(), c, o)
+	noErr(b, err)
+	b.Cleanup(func() { _ = l.Close() })
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if reason, err := l.renew(ctx); reason != "" || err != nil {
+			b.Fatal(reason, err)
+		}
+	}
+}
