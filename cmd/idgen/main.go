@@ -13,6 +13,7 @@
 //	leases   list the worker IDs in use in a namespace
 //	doctor   check the Redis settings the uniqueness guarantee rests on
 //	replicas show, or lower, the replicas a namespace waits for
+//	version  print the version idgen was built from
 //
 // Every command that talks to Redis reads the URL from --redis or REDIS_URL
 // (default redis://127.0.0.1:6379); redis:// and rediss:// (TLS) URLs work,
@@ -68,6 +69,7 @@ func commands() []command {
 		{"leases", "list the worker IDs in use in a namespace", runLeases},
 		{"doctor", "check the Redis settings the uniqueness guarantee rests on", runDoctor},
 		{"replicas", "show, or lower, the replicas a namespace waits for", runReplicas},
+		{"version", "print the version idgen was built from", runVersion},
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -511,4 +512,18 @@ func TestConnFlags(t *testing.T) {
 
 	assert.Equal(t, "redis://user:xxxxx@h:1/0", redactURL("redis://user:secret@h:1/0"))
 	assert.Equal(t, "redis://h:1", redactURL("redis://h:1"))
+}
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	r := runCLI(t, "", nil, "version")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Regexp(t, `^idgen \S+.* \(go1\.\d+`, r.stdout)
+
+	bi := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v0.1.0"}}
+	assert.Equal(t, "idgen v0.1.0 (go1.26.8)", versionLine(bi, true))
+	bi = &debug.BuildInfo{GoVersion: "go1.25.14", Main: debug.Module{Version: "(devel)"},
+		Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "true"}}}
+	assert.Equal(t, "idgen (devel) commit 0123456789ab, modified (go1.25.14)", versionLine(bi, true))
+	assert.Contains(t, versionLine(nil, false), "unknown version")
 }
