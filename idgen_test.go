@@ -500,6 +500,28 @@ func TestRedisDataLossReacquires(t *testing.T) {
 	assert.Len(t, leases(t, client, "loss"), 1)
 }
 
+// After Init the first New does not wait: its first ID comes in
+// milliseconds on loopback (logged, not asserted: timings are for
+// benchmarks). Without Init it waits out the quarantine.
+func TestInitFirstIDAtOnce(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t, redistest.Config{})
+	client := rs.Client(t)
+	ctx := context.Background()
+	opts := idgen.Options{Namespace: "init"} // defaults: an 11 s quarantine without Init
+	require.NoError(t, idgen.Init(ctx, client, opts))
+	start := time.Now()
+	g := newGen(t, client, opts)
+	_, err := g.Next()
+	require.NoError(t, err)
+	first := time.Since(start)
+	t.Logf("first ID %v after New started, on a namespace made by Init, default options", first)
+	assert.Less(t, first, 5*time.Second, "New waited out a quarantine after Init")
+
+	err = idgen.Init(ctx, client, opts)
+	assert.ErrorIs(t, err, lease.ErrNamespaceInUse)
+}
+
 // A Redis that may evict any key is refused with an error naming the
 // setting and the fix, before anything is written; AllowEviction opts out.
 func TestNewRefusesEvictingRedis(t *testing.T) {

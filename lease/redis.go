@@ -19,6 +19,8 @@ var (
 	renewSrc string
 	//go:embed release.lua
 	releaseSrc string
+	//go:embed init.lua
+	initSrc string
 
 	// Every script starts with server.lua, which reads who is answering.
 	// Scripts hold no state beyond their source and SHA-1, so sharing them
@@ -26,6 +28,7 @@ var (
 	acquireScript = redis.NewScript(serverSrc + acquireSrc)
 	renewScript   = redis.NewScript(serverSrc + renewSrc)
 	releaseScript = redis.NewScript(serverSrc + releaseSrc)
+	initScript    = redis.NewScript(serverSrc + initSrc)
 )
 
 // runner runs the scripts on one client, with a WAIT on the same

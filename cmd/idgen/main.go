@@ -8,6 +8,7 @@
 //
 // Commands:
 //
+//	init     create a namespace so that its first start does not wait
 //	next     lease a worker ID, print N IDs one per line, release the lease
 //	decode   print the time, tick, worker and sequence of IDs as JSON lines
 //	leases   list the worker IDs in use in a namespace
@@ -64,6 +65,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"init", "create a namespace so that its first start does not wait", runInit},
 		{"next", "lease a worker ID, print N IDs one per line, release the lease", runNext},
 		{"decode", "print the time, tick, worker and sequence of IDs as JSON lines", runDecode},
 		{"leases", "list the worker IDs in use in a namespace", runLeases},

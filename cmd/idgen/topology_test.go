@@ -92,6 +92,26 @@ func TestReplicasRememberedAndForgotten(t *testing.T) {
 	checkNextOutput(t, r, 1000)
 }
 
+// init creates a namespace once; next in it starts without the quarantine
+// (a default TTL of 10 s would otherwise make it wait 11 s).
+func TestInitThenNext(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t, redistest.Config{})
+	url := redisURL(rs)
+	r := runCLI(t, "", nil, "init", "--redis", url, "--namespace", "fresh")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, `namespace "fresh" created`)
+	start := time.Now()
+	r = runCLI(t, "", nil, "next", "-n", "10", "--redis", url, "--namespace", "fresh", "--timeout", "5s")
+	checkNextOutput(t, r, 10)
+	t.Logf("next after init took %v with the default TTL", time.Since(start))
+	r = runCLI(t, "", nil, "init", "--redis", url, "--namespace", "fresh")
+	assert.Equal(t, exitError, r.code)
+	assert.Contains(t, r.stderr, "already in use")
+	r = runCLI(t, "", nil, "init", "--redis", url, "--namespace", "")
+	assert.Equal(t, exitUsage, r.code)
+}
+
 func TestSentinelFlags(t *testing.T) {
 	t.Parallel()
 	s := redistest.StartSentinels(t, redistest.SentinelConfig{Config: redistest.Config{Persist: true}})
