@@ -33,9 +33,11 @@
 package idgen
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,6 +74,9 @@ type Generator struct {
 	opts   Options
 	client redis.UniversalClient
 	guard  *clockguard.Guard
+	// waitLog reports waits before the first ID: Options.Logger, or
+	// slog.Default() when it is nil.
+	waitLog *slog.Logger
 
 	ctx    context.Context // cancelled by Close: stops reacquiring
 	cancel context.CancelFunc
@@ -123,7 +128,8 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Gene
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	g := &Generator{opts: o, client: client, done: make(chan struct{}), closeEnd: make(chan struct{})}
+	g := &Generator{opts: o, client: client, done: make(chan struct{}), closeEnd: make(chan struct{}),
+		waitLog: cmp.Or(opts.Logger, slog.Default())}
 
 	// The guard's start-up check comes first: a clock far off Redis's
 	// must not take a worker ID at all.
@@ -215,7 +221,11 @@ func (g *Generator) start(ctx context.Context, after int64) (*node, error) {
 		return nil, fmt.Errorf("idgen: start the generator for worker %d: %w", l.WorkerID(), err)
 	}
 	l.Bind(gen)
-	if err := g.waitPast(ctx, gen, startAfter); err != nil {
+	reason := WaitHighWaterMark
+	if q := l.Quarantine(); q > 0 && startAfter == q {
+		reason = WaitQuarantine
+	}
+	if err := g.waitPast(ctx, gen, l.WorkerID(), startAfter, reason); err != nil {
 		g.releaseQuietly(l)
 		return nil, fmt.Errorf("idgen: worker %d: %w", l.WorkerID(), err)
 	}
@@ -231,22 +241,28 @@ func (g *Generator) releaseQuietly(l *lease.Lease) {
 // waitPast sleeps until the generator's clock is past tick, or ctx ends.
 // How far ahead tick may lie is bounded by the lease: Acquire refuses a
 // worker ID that starts more than MaxStartWait (plus any data-loss
-// quarantine) ahead of the clock.
-func (g *Generator) waitPast(ctx context.Context, gen *snowflake.Generator, tick int64) error {
+// quarantine) ahead of the clock. A wait is reported with its reason to
+// OnStartWait and to the logger (slog.Default() when Options.Logger is nil).
+func (g *Generator) waitPast(ctx context.Context, gen *snowflake.Generator, worker, tick int64, reason WaitReason) error {
 	unit := g.opts.Layout.TimeUnit
 	behind := tick - gen.Now()
 	if behind < 0 {
 		return nil
 	}
 	wait := time.Duration(behind+1) * unit
-	g.opts.Logger.Info("idgen: waiting for the clock to pass the worker ID's start tick",
-		"wait", wait, "start_after", g.opts.Layout.Time(tick))
+	w := StartWait{Namespace: g.opts.Namespace, WorkerID: worker, Reason: reason, Wait: wait,
+		Until: g.opts.Layout.Time(tick)}
+	if g.opts.OnStartWait != nil {
+		g.opts.OnStartWait(w)
+	}
+	g.waitLog.Info("idgen: waiting before the first ID", "namespace", w.Namespace, "worker", worker,
+		"reason", reason.String(), "wait", wait.Round(time.Millisecond), "until", w.Until)
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting %v for the clock to pass the worker ID's start tick: %w", wait, ctx.Err())
+			return fmt.Errorf("waiting %v for the %s: %w", wait.Round(time.Millisecond), reason, ctx.Err())
 		case <-t.C:
 		}
 		behind = tick - gen.Now()

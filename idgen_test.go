@@ -1,10 +1,13 @@
 package idgen_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -520,6 +523,71 @@ func TestInitFirstIDAtOnce(t *testing.T) {
 
 	err = idgen.Init(ctx, client, opts)
 	assert.ErrorIs(t, err, lease.ErrNamespaceInUse)
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Every wait before the first ID says why: to OnStartWait, and to the
+// default slog logger when no Logger is set. Not parallel: it swaps the
+// default logger.
+func TestStartWaitIsReported(t *testing.T) {
+	rs := redistest.Start(t, redistest.Config{})
+	client := rs.Client(t)
+	ctx := context.Background()
+	var logs syncBuffer
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
+	t.Cleanup(func() { slog.SetDefault(old) })
+
+	var mu sync.Mutex
+	var waits []idgen.StartWait
+	opts := short("waits")
+	opts.OnStartWait = func(w idgen.StartWait) {
+		mu.Lock()
+		defer mu.Unlock()
+		waits = append(waits, w)
+	}
+	g := newGen(t, client, opts)
+	mu.Lock()
+	require.Len(t, waits, 1, "a new namespace waits out the quarantine")
+	assert.Equal(t, idgen.WaitQuarantine, waits[0].Reason)
+	assert.Greater(t, waits[0].Wait, 500*time.Millisecond, "Window + MaxSkew")
+	mu.Unlock()
+	assert.Contains(t, logs.String(), "start-up quarantine", "logged with no Logger set")
+	require.NoError(t, g.Close(ctx))
+
+	// Every worker ID's high-water mark 0.5 s ahead: the next start waits
+	// for the clock to pass it.
+	ahead := snowflake.Twitter.Tick(time.Now().Add(500 * time.Millisecond)) // within MaxStartWait (700ms)
+	pipe := client.Pipeline()
+	for w := range 1024 {
+		pipe.HSet(ctx, lease.KeysOf("waits").HWM, strconv.Itoa(w), ahead)
+	}
+	_, err := pipe.Exec(ctx)
+	require.NoError(t, err)
+	g = newGen(t, client, opts)
+	mu.Lock()
+	require.Len(t, waits, 2)
+	assert.Equal(t, idgen.WaitHighWaterMark, waits[1].Reason)
+	assert.Equal(t, g.WorkerID(), waits[1].WorkerID)
+	mu.Unlock()
+	assert.Contains(t, logs.String(), "high-water mark is ahead of the clock")
 }
 
 // A Redis that may evict any key is refused with an error naming the

@@ -125,7 +125,12 @@ type Options struct {
 	// OnLeaseLost says what happens when the lease is lost. Default
 	// Reacquire.
 	OnLeaseLost LeaseLostPolicy
-	// Logger receives lease, clock and reacquire reports. Nil means silent.
+	// OnStartWait, if set, is called before New (or a reacquire) waits for
+	// the clock to pass a worker ID's start tick, with why and how long.
+	OnStartWait func(StartWait)
+	// Logger receives lease, clock and reacquire reports. Nil means silent,
+	// except for waits at start, which go to slog.Default() when Logger is
+	// nil: a start that blocks for seconds must say why.
 	Logger *slog.Logger
 }
 

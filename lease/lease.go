@@ -376,6 +376,13 @@ func (l *Lease) WorkerID() int64 { return l.id }
 // quarantine); the caller waits until its clock has passed it.
 func (l *Lease) StartAfter() int64 { return l.startAfter }
 
+// Quarantine is the namespace's start-up quarantine tick as this lease's
+// acquire saw it (0 if none was ever set): after a new namespace, a loss of
+// Redis data or a change of server, no holder starts at or below it.
+// StartAfter equals it when the quarantine, not the worker's high-water
+// mark, is why the lease starts where it does.
+func (l *Lease) Quarantine() int64 { return l.quarantine }
+
 // Fence is the highest tick that may be issued now. It rises after each
 // successful renewal and never falls.
 func (l *Lease) Fence() int64 { return l.fence.Load() }
