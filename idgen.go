@@ -410,6 +410,52 @@ func (g *Generator) NextN(dst []snowflake.ID) (int, error) {
 	return k, nil
 }
 
+// Ready reports whether Next would return an ID now: nil if so, else the
+// error Next would return (matching ErrUnavailable while the Generator
+// recovers, ErrClosed after Close, ErrLeaseLost under the Fail policy). It
+// issues nothing and never touches the network, so a readiness probe can
+// call it as often as it likes.
+func (g *Generator) Ready() error {
+	n := g.cur.Load()
+	switch gen := n.gen; {
+	case g.closed.Load() || g.reacquiring.Load() != nil || n.lease.Err() != nil:
+		return g.explain(snowflake.ErrStopped)
+	case gen.Paused():
+		return g.explain(snowflake.ErrPaused)
+	case max(gen.Now(), gen.LastTick()) > gen.Fence():
+		return g.explain(snowflake.ErrFenced)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.failErr
+}
+
+// NextContext is Next for callers that would rather wait than handle
+// ErrUnavailable: while the Generator recovers (renewals failing, a new
+// worker ID being acquired, issuing paused) it retries with a short
+// back-off until an ID comes or ctx ends, and then returns ctx's error
+// wrapped with the last reason. Other errors (ErrClosed, ErrLeaseLost under
+// Fail, snowflake.ErrTimeExhausted) return at once.
+func (g *Generator) NextContext(ctx context.Context) (snowflake.ID, error) {
+	id, err := g.Next()
+	if err == nil || !errors.Is(err, ErrUnavailable) {
+		return id, err
+	}
+	t := time.NewTimer(time.Millisecond)
+	defer t.Stop()
+	for backoff := time.Millisecond; ; backoff = min(2*backoff, 100*time.Millisecond) {
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("%w (while: %w)", ctx.Err(), err)
+		case <-t.C:
+		}
+		if id, err = g.Next(); err == nil || !errors.Is(err, ErrUnavailable) {
+			return id, err
+		}
+		t.Reset(backoff)
+	}
+}
+
 // explain turns a generator error into what the caller can act on. It is
 // off the hot path.
 func (g *Generator) explain(err error) error {

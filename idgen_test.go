@@ -379,6 +379,56 @@ func TestRedisPauseStopsAtFence(t *testing.T) {
 	assert.GreaterOrEqual(t, g.Stats().RenewFailures, s.RenewFailures, "counters add up over worker IDs")
 }
 
+// Ready says what Next would say, without issuing: nil while running, the
+// fence error while Redis is stopped, nil again after recovery, ErrClosed
+// after Close. NextContext waits out the outage instead of failing.
+func TestReadyAndNextContext(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t, redistest.Config{})
+	client := redis.NewClient(&redis.Options{Addr: rs.Addr, MaxRetries: -1})
+	t.Cleanup(func() { _ = client.Close() })
+	opts := short("ready")
+	opts.OpTimeout = 150 * time.Millisecond
+	g := newGen(t, client, opts)
+	require.NoError(t, g.Ready())
+	last, err := g.Next()
+	require.NoError(t, err)
+
+	rs.Pause()
+	require.Eventually(t, func() bool { return g.Ready() != nil }, 5*time.Second, 5*time.Millisecond,
+		"still ready 5s after Redis stopped")
+	err = g.Ready()
+	assert.ErrorIs(t, err, idgen.ErrUnavailable)
+	_, nerr := g.Next()
+	assert.ErrorIs(t, nerr, idgen.ErrUnavailable, "Next agrees with Ready")
+
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	_, err = g.NextContext(short)
+	cancel()
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.ErrorIs(t, err, idgen.ErrUnavailable, "the reason is kept")
+
+	got := make(chan error, 1)
+	var id snowflake.ID
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var err error
+		id, err = g.NextContext(ctx)
+		got <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	rs.Resume()
+	require.NoError(t, <-got, "NextContext across the outage")
+	assert.Greater(t, id, last)
+	require.Eventually(t, func() bool { return g.Ready() == nil }, 5*time.Second, 5*time.Millisecond)
+
+	require.NoError(t, g.Close(context.Background()))
+	assert.ErrorIs(t, g.Ready(), idgen.ErrClosed)
+	_, err = g.NextContext(context.Background())
+	assert.ErrorIs(t, err, idgen.ErrClosed)
+}
+
 func TestOptionErrors(t *testing.T) {
 	t.Parallel()
 	rs := redistest.Start(t, redistest.Config{})
