@@ -6,7 +6,8 @@
 //	GET /id             {"id":"1790..."}
 //	GET /ids?n=5        {"ids":["1790...", ...]}   (1 <= n <= 1000)
 //	GET /decode/{id}    {"id","time","tick","worker","sequence"}
-//	GET /healthz        200 while IDs can be issued, 503 otherwise
+//	GET /livez          200 while the process serves requests
+//	GET /readyz         200 while IDs can be issued now, 503 with the reason otherwise
 //	GET /metrics        Prometheus metrics of the generator
 //
 // IDs are JSON strings: JavaScript numbers lose precision above 2^53.
@@ -48,7 +49,7 @@ type generator interface {
 	Next() (snowflake.ID, error)
 	NextN(dst []snowflake.ID) (int, error)
 	Layout() snowflake.Layout
-	Err() error
+	Ready() error
 }
 
 type service struct {
@@ -64,7 +65,8 @@ func newHandler(gen generator, reg *prometheus.Registry, logger *slog.Logger) ht
 	mux.HandleFunc("GET /id", s.id)
 	mux.HandleFunc("GET /ids", s.ids)
 	mux.HandleFunc("GET /decode/{id}", s.decode)
-	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /livez", s.livez)
+	mux.HandleFunc("GET /readyz", s.readyz)
 	if reg != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	}
@@ -129,12 +131,23 @@ func (s *service) decode(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *service) healthz(w http.ResponseWriter, r *http.Request) {
-	if err := s.gen.Err(); err != nil {
+// livez answers while the process can answer at all: a liveness probe
+// that fails only when restarting the process is the fix.
+func (s *service) livez(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz is 200 only while Next would issue an ID now (Generator.Ready),
+// so a load balancer sends requests elsewhere while this node recovers.
+func (s *service) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := s.gen.Ready(); err != nil {
+		if errors.Is(err, idgen.ErrUnavailable) {
+			w.Header().Set("Retry-After", "1")
+		}
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 // unavailable answers a failed Next: 503 with Retry-After when the

@@ -15,10 +15,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/snowlease/idgen"
+
 	"github.com/snowlease/idgen/internal/redistest"
 	"github.com/snowlease/idgen/lease"
 	"github.com/snowlease/idgen/metrics"
@@ -92,7 +94,9 @@ func TestHandlers(t *testing.T) {
 		assert.Contains(t, e.Error, bad)
 	}
 
-	code, _ = get(t, srv.URL+"/healthz", nil)
+	code, _ = get(t, srv.URL+"/livez", nil)
+	assert.Equal(t, http.StatusOK, code)
+	code, _ = get(t, srv.URL+"/readyz", nil)
 	assert.Equal(t, http.StatusOK, code)
 
 	resp, err := http.Get(srv.URL + "/metrics")
@@ -114,7 +118,7 @@ type stuck struct{ err error }
 func (s stuck) Next() (snowflake.ID, error)       { return 0, s.err }
 func (s stuck) NextN([]snowflake.ID) (int, error) { return 0, s.err }
 func (s stuck) Layout() snowflake.Layout          { return snowflake.Twitter }
-func (s stuck) Err() error                        { return nil }
+func (s stuck) Ready() error                      { return s.err }
 
 func TestUnavailable(t *testing.T) {
 	t.Parallel()
@@ -128,7 +132,10 @@ func TestUnavailable(t *testing.T) {
 		{stuck{fmt.Errorf("boom")}, http.StatusInternalServerError, ""},
 	} {
 		srv := httptest.NewServer(newHandler(tc.gen, nil, slog.New(slog.DiscardHandler)))
-		for _, path := range []string{"/id", "/ids?n=3"} {
+		for _, path := range []string{"/id", "/ids?n=3", "/readyz"} {
+			if path == "/readyz" && tc.code == http.StatusInternalServerError {
+				continue // readiness is 503 for every reason
+			}
 			var e struct{ Error string }
 			code, hdr := get(t, srv.URL+path, &e)
 			assert.Equal(t, tc.code, code, "%v %s", tc.gen.err, path)
@@ -137,6 +144,45 @@ func TestUnavailable(t *testing.T) {
 		}
 		srv.Close()
 	}
+}
+
+// Readiness follows Redis: 503 with the reason while Redis is stopped
+// (once the fence is reached), 200 again after it is back; liveness stays
+// 200 throughout.
+func TestReadinessFollowsRedis(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t, redistest.Config{})
+	client := redis.NewClient(&redis.Options{Addr: rs.Addr, MaxRetries: -1})
+	t.Cleanup(func() { _ = client.Close() })
+	opts := fastOptions("ready")
+	opts.OpTimeout = 150 * time.Millisecond
+	gen, err := idgen.New(context.Background(), client, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = gen.Close(context.Background()) })
+	srv := httptest.NewServer(newHandler(gen, nil, slog.New(slog.DiscardHandler)))
+	t.Cleanup(srv.Close)
+	code, _ := get(t, srv.URL+"/readyz", nil)
+	require.Equal(t, http.StatusOK, code)
+
+	rs.Pause()
+	var e struct{ Error string }
+	require.Eventually(t, func() bool {
+		code, _ := get(t, srv.URL+"/readyz", &e)
+		return code == http.StatusServiceUnavailable
+	}, 10*time.Second, 10*time.Millisecond, "/readyz still 200 10s after Redis stopped")
+	assert.Contains(t, e.Error, "fence is reached", "the reason")
+	code, _ = get(t, srv.URL+"/id", nil)
+	assert.Equal(t, http.StatusServiceUnavailable, code, "/id agrees with /readyz")
+	code, _ = get(t, srv.URL+"/livez", nil)
+	assert.Equal(t, http.StatusOK, code)
+
+	rs.Resume()
+	require.Eventually(t, func() bool {
+		code, _ := get(t, srv.URL+"/readyz", nil)
+		return code == http.StatusOK
+	}, 10*time.Second, 10*time.Millisecond, "/readyz not back to 200 after Redis resumed")
+	code, _ = get(t, srv.URL+"/id", nil)
+	assert.Equal(t, http.StatusOK, code)
 }
 
 // TestRunGracefulShutdown runs the service as main does, then stops it and
