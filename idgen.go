@@ -38,6 +38,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +60,16 @@ var (
 	// Under the Fail policy it is permanent; under Reacquire it comes
 	// together with ErrUnavailable until a new worker ID is in use.
 	ErrLeaseLost = lease.ErrLeaseLost
+	// ErrRedisUnreachable: New could not reach Redis (refused, timed out,
+	// a lost connection). Wrapped together with the cause.
+	ErrRedisUnreachable = errors.New("idgen: redis unreachable")
+	// ErrRedisAuth: Redis refused the credentials (NOAUTH, WRONGPASS) or
+	// the ACL user may not run a command or touch a key idgen needs
+	// (NOPERM; docs/operations.md has the ACL line).
+	ErrRedisAuth = errors.New("idgen: redis authentication or permission refused")
+	// ErrClockSkew is the clock guard's sentinel: at start-up the local
+	// clock is further from Redis TIME than MaxSkew allows.
+	ErrClockSkew = clockguard.ErrClockSkew
 	// ErrUnavailable means no ID can be issued at this moment, but the
 	// Generator is working to fix it: renewals are failing and the fence is
 	// reached (snowflake.ErrFenced), the clock guard paused issuing
@@ -97,6 +108,27 @@ type Generator struct {
 	closeEnd chan struct{} // closed when the first Close returns
 }
 
+// startErr adds ErrRedisUnreachable or ErrRedisAuth to a start-up error
+// whose cause is one of them, so a caller can tell "Redis is down" from
+// "the password is wrong" from "the clock is off" (ErrClockSkew) with
+// errors.Is.
+func startErr(err error) error {
+	var re redis.Error
+	switch {
+	case errors.Is(err, lease.ErrAuth), errors.Is(err, lease.ErrPermission):
+		return fmt.Errorf("%w: %w", ErrRedisAuth, err)
+	case errors.As(err, &re):
+		msg := re.Error()
+		if strings.HasPrefix(msg, "NOAUTH") || strings.HasPrefix(msg, "WRONGPASS") || strings.HasPrefix(msg, "NOPERM") ||
+			strings.Contains(msg, "no permissions") || strings.Contains(msg, "unauthenticated") {
+			return fmt.Errorf("%w: %w", ErrRedisAuth, err)
+		}
+	case errors.Is(err, lease.ErrUnavailable), errors.Is(err, clockguard.ErrUnreachable):
+		return fmt.Errorf("%w: %w", ErrRedisUnreachable, err)
+	}
+	return err
+}
+
 // node is one worker ID's lease and the generator bound to it.
 type node struct {
 	lease *lease.Lease
@@ -130,18 +162,26 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Gene
 	}
 	g := &Generator{opts: o, client: client, done: make(chan struct{}), closeEnd: make(chan struct{}),
 		waitLog: cmp.Or(opts.Logger, slog.Default())}
+	// Every option is checked before the first network call.
+	// Their errors match ErrInvalidOptions as well as the package's own.
+	if err := g.leaseOptions().Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+	}
+	if err := g.clockOptions().Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+	}
 
 	// The guard's start-up check comes first: a clock far off Redis's
 	// must not take a worker ID at all.
 	guard, err := clockguard.Start(ctx, client, g.clockOptions())
 	if err != nil {
-		return nil, fmt.Errorf("idgen: start-up clock check: %w", err)
+		return nil, startErr(fmt.Errorf("idgen: start-up clock check: %w", err))
 	}
 	g.guard = guard
 	n, err := g.start(ctx, 0)
 	if err != nil {
 		guard.Close()
-		return nil, err
+		return nil, startErr(err)
 	}
 	g.cur.Store(n)
 	guard.SetTarget(n.gen)

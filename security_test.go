@@ -3,6 +3,7 @@ package idgen_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -86,6 +87,8 @@ func TestWrongPasswordFailsAtStart(t *testing.T) {
 
 	err := newErr(t, client, fast("auth"), 15*time.Second)
 	t.Log(err)
+	assert.ErrorIs(t, err, idgen.ErrRedisAuth)
+	assert.NotErrorIs(t, err, idgen.ErrRedisUnreachable)
 	msg := strings.ToLower(err.Error())
 	assert.True(t, strings.Contains(msg, "wrongpass") || strings.Contains(msg, "password") || strings.Contains(msg, "auth"),
 		"the error names the credentials: %v", err)
@@ -93,6 +96,38 @@ func TestWrongPasswordFailsAtStart(t *testing.T) {
 
 // A user without the commands the library needs fails New at start-up with
 // a permission error (not later, not a hang), and leaves no lease key.
+// Redis down at start is told apart from a refusal and from a clock error,
+// and a bad option is found before any network call (the same client then
+// gives ErrInvalidOptions, not ErrRedisUnreachable).
+func TestStartErrorsTellCausesApart(t *testing.T) {
+	t.Parallel()
+	port := redistest.FreePort(t)
+	client := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), MaxRetries: -1,
+		DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { _ = client.Close() })
+	err := newErr(t, client, fast("down"), 15*time.Second)
+	assert.ErrorIs(t, err, idgen.ErrRedisUnreachable)
+	assert.NotErrorIs(t, err, idgen.ErrRedisAuth)
+
+	for _, o := range []idgen.Options{
+		{TTL: time.Millisecond},                            // lease's range
+		{Namespace: "a b"},                                 // lease's range
+		{ClockCheckInterval: time.Microsecond},             // clockguard's range
+		{TTL: time.Second, RenewInterval: 2 * time.Second}, // lease's RenewInterval <= TTL/2
+	} {
+		err := newErr(t, client, o, 15*time.Second)
+		assert.ErrorIs(t, err, idgen.ErrInvalidOptions, "%+v: %v", o, err)
+		assert.NotErrorIs(t, err, idgen.ErrRedisUnreachable, "%+v: checked only after a network call", o)
+	}
+
+	rs := redistest.Start(t, redistest.Config{})
+	opts := fast("skewed")
+	opts.Clock = skewedClock{offset: time.Hour}
+	err = newErr(t, rs.Client(t), opts, 15*time.Second)
+	assert.ErrorIs(t, err, idgen.ErrClockSkew)
+	assert.NotErrorIs(t, err, idgen.ErrRedisUnreachable)
+}
+
 func TestUserWithoutPermissionFailsAtStart(t *testing.T) {
 	t.Parallel()
 	rs := redistest.Start(t, redistest.Config{Users: []redistest.User{
@@ -110,6 +145,7 @@ func TestUserWithoutPermissionFailsAtStart(t *testing.T) {
 			err := newErr(t, client, fast("perm"), 15*time.Second)
 			t.Log(err)
 			assert.True(t, errors.Is(err, lease.ErrPermission), "want lease.ErrPermission, got %v", err)
+			assert.ErrorIs(t, err, idgen.ErrRedisAuth)
 			keys, kerr := admin.Keys(context.Background(), "{perm}:lease:*").Result()
 			require.NoError(t, kerr)
 			assert.Empty(t, keys, "no lease key left behind")

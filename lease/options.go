@@ -278,3 +278,10 @@ func checkNamespace(ns string) error {
 	}
 	return nil
 }
+
+// Validate reports the first field of o that is out of range, as Acquire
+// would, without any network call.
+func (o Options) Validate() error {
+	_, err := o.resolve()
+	return err
+}
