@@ -156,20 +156,13 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Gene
 	if client == nil {
 		return nil, &OptionError{Field: "client", Value: nil, Reason: "a Redis client is required"}
 	}
-	o := opts.withDefaults()
-	if err := o.validate(); err != nil {
+	// Every option is checked before the first network call.
+	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
+	o := opts.withDefaults()
 	g := &Generator{opts: o, client: client, done: make(chan struct{}), closeEnd: make(chan struct{}),
 		waitLog: cmp.Or(opts.Logger, slog.Default())}
-	// Every option is checked before the first network call.
-	// Their errors match ErrInvalidOptions as well as the package's own.
-	if err := g.leaseOptions().Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
-	}
-	if err := g.clockOptions().Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
-	}
 
 	// The guard's start-up check comes first: a clock far off Redis's
 	// must not take a worker ID at all.

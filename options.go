@@ -171,6 +171,26 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// Validate reports the first option out of range, as New would, without
+// any network call: this package's fields, then the lease's and the clock
+// guard's (their errors match ErrInvalidOptions as well as
+// lease.ErrInvalidOptions or clockguard.ErrInvalidOptions). A MaxSkew below
+// what the round trip to Redis can resolve is found only by New.
+func (o Options) Validate() error {
+	d := o.withDefaults()
+	if err := d.validate(); err != nil {
+		return err
+	}
+	g := &Generator{opts: d}
+	if err := g.leaseOptions().Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+	}
+	if err := g.clockOptions().Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+	}
+	return nil
+}
+
 // validate checks the fields this package interprets itself; the lease,
 // clockguard and snowflake packages check theirs, and New passes their
 // errors on.

@@ -246,3 +246,30 @@ func FuzzID(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseFingerprint: what parses is a valid layout whose fingerprint is
+// the input; anything else is an error wrapping ErrFingerprint.
+func FuzzParseFingerprint(f *testing.F) {
+	for _, l := range []Layout{Twitter, Sonyflake} {
+		f.Add(l.Fingerprint())
+	}
+	for _, s := range []string{"", "v1", "v1 epoch=0ms unit=1ms bits=41/10/12", "v1 epoch=1ms unit=0ms bits=41/10/12",
+		"v1 epoch=-5ms unit=1ms bits=41/10/12", "v1 epoch=1288834974657ms unit=1ms bits=41/10/12 ", "v2 epoch=1ms unit=1ms bits=1/1/61"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		l, err := ParseFingerprint(s)
+		if err != nil {
+			if !errors.Is(err, ErrFingerprint) || l != (Layout{}) {
+				t.Fatalf("ParseFingerprint(%q) = %+v, %v: want the zero Layout and ErrFingerprint", s, l, err)
+			}
+			return
+		}
+		if verr := l.Validate(); verr != nil {
+			t.Fatalf("ParseFingerprint(%q) = an invalid layout: %v", s, verr)
+		}
+		if l.Fingerprint() != s {
+			t.Fatalf("ParseFingerprint(%q).Fingerprint() = %q", s, l.Fingerprint())
+		}
+	})
+}

@@ -3,6 +3,7 @@ package snowflake
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"time"
 )
@@ -60,6 +61,9 @@ var (
 	ErrWorkerBits   = errors.New("snowflake: worker bits out of range")
 	ErrTimeUnit     = errors.New("snowflake: time unit out of range")
 	ErrEpoch        = errors.New("snowflake: epoch out of range")
+	// ErrFingerprint: ParseFingerprint was given text that is not a valid
+	// layout's fingerprint.
+	ErrFingerprint = errors.New("snowflake: not a layout fingerprint")
 )
 
 // Limits on a Layout's fields, checked by Validate.
@@ -166,6 +170,28 @@ func (l Layout) Ticks(d time.Duration) int64 {
 		return 0
 	}
 	return int64((d + l.TimeUnit - 1) / l.TimeUnit)
+}
+
+// ParseFingerprint is the inverse of Fingerprint: it returns the layout a
+// fingerprint describes (Epoch in UTC), or an error wrapping ErrFingerprint
+// when the text is not one Fingerprint writes or the layout is not valid.
+func ParseFingerprint(s string) (Layout, error) {
+	var epochMs, unitMs int64
+	var t, w, q uint8
+	var rest string
+	n, _ := fmt.Sscanf(s, "v1 epoch=%dms unit=%dms bits=%d/%d/%d%s", &epochMs, &unitMs, &t, &w, &q, &rest)
+	if n != 5 || unitMs <= 0 || unitMs > int64(math.MaxInt64/time.Millisecond) {
+		return Layout{}, fmt.Errorf("%w: %q", ErrFingerprint, s)
+	}
+	l := Layout{Epoch: time.UnixMilli(epochMs).UTC(), TimeUnit: time.Duration(unitMs) * time.Millisecond,
+		TimeBits: t, WorkerBits: w, SequenceBits: q}
+	if l.Fingerprint() != s {
+		return Layout{}, fmt.Errorf("%w: %q", ErrFingerprint, s)
+	}
+	if err := l.Validate(); err != nil {
+		return Layout{}, fmt.Errorf("%w: %q: %w", ErrFingerprint, s, err)
+	}
+	return l, nil
 }
 
 // Fingerprint identifies the layout: two layouts with the same fingerprint

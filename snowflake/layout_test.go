@@ -116,3 +116,18 @@ func TestTimeAndTick(t *testing.T) {
 		}
 	}
 }
+
+func TestParseFingerprint(t *testing.T) {
+	for _, l := range []Layout{Twitter, Sonyflake} {
+		got, err := ParseFingerprint(l.Fingerprint())
+		if err != nil || !got.Epoch.Equal(l.Epoch) || got.TimeUnit != l.TimeUnit || got.TimeBits != l.TimeBits ||
+			got.WorkerBits != l.WorkerBits || got.SequenceBits != l.SequenceBits {
+			t.Fatalf("ParseFingerprint(%q) = %+v, %v", l.Fingerprint(), got, err)
+		}
+	}
+	for _, s := range []string{"", "twitter", "v1 epoch=1288834974657ms unit=1ms bits=41/10/13"} {
+		if _, err := ParseFingerprint(s); !errors.Is(err, ErrFingerprint) {
+			t.Fatalf("ParseFingerprint(%q): %v, want ErrFingerprint", s, err)
+		}
+	}
+}

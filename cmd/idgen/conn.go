@@ -111,20 +111,22 @@ func (c *connFlags) describe() string {
 	}
 }
 
-// connect builds the client and checks that Redis answers, turning the
-// usual failures into advice.
-func (c *connFlags) connect(ctx context.Context) (redis.UniversalClient, error) {
+// open builds the client and checks that Redis answers. A bad URL or flag
+// combination is a usage error (exit 2); an unreachable Redis a failure
+// (exit 1), with advice. On failure it has printed the error and returns
+// the exit code with a nil client.
+func (c *connFlags) open(ctx context.Context, e *env, cmd string) (redis.UniversalClient, int) {
 	client, err := c.client()
 	if err != nil {
-		return nil, err
+		return nil, usageError(e, cmd, "%v", err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	if err := client.Ping(pctx).Err(); err != nil {
 		_ = client.Close()
-		return nil, fmt.Errorf("cannot reach Redis at %s: %v%s", c.describe(), err, connAdvice(err))
+		return nil, fail(e, cmd, fmt.Errorf("cannot reach Redis at %s: %v%s", c.describe(), err, connAdvice(err)))
 	}
-	return client, nil
+	return client, exitOK
 }
 
 // connAdvice says what to do about a failed connection.

@@ -31,9 +31,9 @@ any of its keys.`)
 	if *ns == "" {
 		return usageError(e, "init", "--namespace must not be empty")
 	}
-	client, err := conn.connect(ctx)
-	if err != nil {
-		return fail(e, "init", err)
+	client, code := conn.open(ctx, e, "init")
+	if client == nil {
+		return code
 	}
 	defer client.Close()
 	ictx, cancel := context.WithTimeout(ctx, 4*conn.timeout)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/snowlease/idgen/lease"
+	"github.com/snowlease/idgen/snowflake"
 )
 
 // leaseJSON is one lease in `idgen leases --json` output.
@@ -34,7 +35,7 @@ time. A table for people; --json prints a JSON array for scripts.`)
 	conn.register(fs, e.getenv)
 	ns := fs.String("namespace", "idgen", "lease `namespace`")
 	layout := newLayoutFlag()
-	fs.Var(layout, "layout", layoutUsage+" (to show HWMs as times)")
+	fs.Var(layout, "layout", layoutUsage+" (to show HWMs as times when the namespace has not recorded one)")
 	asJSON := fs.Bool("json", false, "print a JSON array instead of a table")
 	if code, done := parseFlags(fs, e, args); done {
 		return code
@@ -42,19 +43,22 @@ time. A table for people; --json prints a JSON array for scripts.`)
 	if fs.NArg() > 0 {
 		return usageError(e, "leases", "unexpected argument %q", fs.Arg(0))
 	}
-	client, err := conn.connect(ctx)
-	if err != nil {
-		return fail(e, "leases", err)
+	client, code := conn.open(ctx, e, "leases")
+	if client == nil {
+		return code
 	}
 	defer client.Close()
 	lctx, cancel := context.WithTimeout(ctx, 4*conn.timeout)
 	defer cancel()
-	if !explicit(fs, "layout") {
-		// Show HWMs in the namespace's own layout when it is a preset.
-		fp, _ := client.HGet(lctx, namespaceKeys(*ns).meta, "layout").Result()
-		if name := presetName(fp); name != "" {
-			_ = layout.Set(name)
+	// Show HWMs in the layout the namespace recorded, whatever --layout
+	// says: another layout would print wrong times.
+	fp, _ := client.HGet(lctx, namespaceKeys(*ns).meta, "layout").Result()
+	if recorded, err := snowflake.ParseFingerprint(fp); err == nil {
+		if explicit(fs, "layout") && recorded.Fingerprint() != layout.layout.Fingerprint() {
+			fmt.Fprintf(e.stderr, "idgen leases: namespace %q records layout %q, not --layout %s: showing times in its own\n",
+				*ns, fp, layout.name)
 		}
+		layout.layout = recorded
 	}
 	infos, err := lease.List(lctx, client, *ns)
 	if err != nil {

@@ -82,10 +82,45 @@ func main() {
 	// go-redis logs dial retries on its own; the commands report errors
 	// themselves, with advice.
 	redis.SetLogger(quietLogger{})
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	code := run(ctx, &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])
 	stop()
 	os.Exit(code)
+}
+
+// signalCause is the cause of a context ended by SIGINT or SIGTERM.
+type signalCause struct{ sig syscall.Signal }
+
+func (c signalCause) Error() string { return "interrupted by " + c.sig.String() }
+
+// signalContext is a context that ends at the first SIGINT or SIGTERM, with
+// a signalCause; a second signal kills the process as usual.
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case s := <-sigs:
+			signal.Stop(sigs)
+			if sig, ok := s.(syscall.Signal); ok {
+				cancel(signalCause{sig})
+			}
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { signal.Stop(sigs); cancel(nil) }
+}
+
+// interrupted is the exit code of a command that stopped because ctx
+// ended: 128 + the signal's number (130 for SIGINT, 143 for SIGTERM), as
+// shells report, or exitError when ctx ended for another reason.
+func interrupted(ctx context.Context) int {
+	var c signalCause
+	if errors.As(context.Cause(ctx), &c) {
+		return 128 + int(c.sig)
+	}
+	return exitError
 }
 
 type quietLogger struct{}

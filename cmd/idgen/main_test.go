@@ -254,6 +254,10 @@ func TestUsage(t *testing.T) {
 		{[]string{"next", "--min-replicas", "101"}, "--min-replicas is 101, allowed -1"},
 		{[]string{"replicas", "--forget", "-1"}, "--forget is -1, allowed 0 to 100"},
 		{[]string{"doctor", "--sentinel-addrs", "a:1"}, "--sentinel-addrs needs --sentinel-master"},
+		{[]string{"next", "--ttl", "1ms"}, "TTL is 1ms, allowed 100ms to 24h"},
+		{[]string{"next", "--namespace", "a b"}, `Namespace is "a b"`},
+		{[]string{"next", "--namespace", ""}, "--namespace must not be empty"},
+		{[]string{"leases", "--redis", "ftp://x"}, "bad Redis URL"},
 	} {
 		r := runCLI(t, "", nil, tc.args...)
 		assert.Equal(t, exitUsage, r.code, "%v", tc.args)
@@ -275,7 +279,7 @@ func TestUnreachableRedis(t *testing.T) {
 	assert.Contains(t, r.stdout, "FAIL  connection")
 
 	r = runCLI(t, "", nil, "next", "--redis", "http://x")
-	assert.Equal(t, exitError, r.code)
+	assert.Equal(t, exitUsage, r.code, "a bad URL is bad usage")
 	assert.Contains(t, r.stderr, "bad Redis URL")
 }
 

@@ -58,15 +58,10 @@ quick runs.`)
 		*maxSkew = min(time.Second, *ttl/4)
 	}
 
-	client, err := conn.connect(ctx)
-	if err != nil {
-		return fail(e, "next", err)
+	if *ns == "" {
+		return usageError(e, "next", "--namespace must not be empty")
 	}
-	defer client.Close()
-
-	startCtx, cancel := context.WithTimeout(ctx, *wait)
-	defer cancel()
-	gen, err := idgen.New(startCtx, client, idgen.Options{
+	opts := idgen.Options{
 		Namespace:     *ns,
 		Layout:        layout.layout,
 		TTL:           *ttl,
@@ -75,8 +70,25 @@ quick runs.`)
 		AllowEviction: *allowEviction,
 		OnLeaseLost:   idgen.Reacquire,
 		Logger:        newStderrLogger(e.stderr, "next"),
-	})
+	}
+	if err := opts.Validate(); err != nil {
+		return usageError(e, "next", "%v", err)
+	}
+
+	client, code := conn.open(ctx, e, "next")
+	if client == nil {
+		return code
+	}
+	defer client.Close()
+
+	startCtx, cancel := context.WithTimeout(ctx, *wait)
+	defer cancel()
+	gen, err := idgen.New(startCtx, client, opts)
 	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintf(e.stderr, "idgen next: %v before the first ID\n", context.Cause(ctx))
+			return interrupted(ctx)
+		}
 		return fail(e, "next", fmt.Errorf("start a generator in namespace %q: %w", *ns, err))
 	}
 	werr := writeIDs(ctx, e.stdout, gen, *n, *wait)
@@ -85,7 +97,10 @@ quick runs.`)
 	cerr := gen.Close(closeCtx)
 	switch {
 	case errors.Is(werr, syscall.EPIPE):
-		return exitError // the reader went away, as with `| head`: nothing to report
+		return exitOK // the reader went away, as with `| head`: it has what it wanted
+	case errors.Is(werr, errInterrupted):
+		fmt.Fprintf(e.stderr, "idgen next: %v; lease released\n", werr)
+		return interrupted(ctx)
 	case werr != nil:
 		return fail(e, "next", werr)
 	case cerr != nil:
@@ -94,6 +109,10 @@ quick runs.`)
 	}
 	return exitOK
 }
+
+// errInterrupted: writeIDs stopped because its context ended (SIGINT,
+// SIGTERM).
+var errInterrupted = errors.New("interrupted")
 
 // writeIDs prints n IDs, asking the generator for them in batches. A
 // generator that cannot issue for a moment (its fence reached while Redis is
@@ -105,6 +124,10 @@ func writeIDs(ctx context.Context, w io.Writer, gen *idgen.Generator, n int, wai
 	line := make([]byte, 0, 24)
 	lastProgress := time.Now()
 	for n > 0 {
+		if ctx.Err() != nil {
+			_ = out.Flush() // whole lines only: every write above is one
+			return fmt.Errorf("%w with %d IDs left to print", errInterrupted, n)
+		}
 		k, err := gen.NextN(batch[:min(n, len(batch))])
 		for _, id := range batch[:k] {
 			line = strconv.AppendInt(line[:0], id.Int64(), 10)
@@ -127,7 +150,7 @@ func writeIDs(ctx context.Context, w io.Writer, gen *idgen.Generator, n int, wai
 		select {
 		case <-ctx.Done():
 			_ = out.Flush()
-			return fmt.Errorf("interrupted with %d IDs left to print", n)
+			return fmt.Errorf("%w with %d IDs left to print", errInterrupted, n)
 		case <-gen.Done():
 		case <-time.After(5 * time.Millisecond):
 		}

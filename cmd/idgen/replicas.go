@@ -33,9 +33,9 @@ renewal raises it again to the replicas actually connected.`)
 	if explicit(fs, "forget") && (*forget < 0 || *forget > 100) {
 		return usageError(e, "replicas", "--forget is %d, allowed 0 to 100", *forget)
 	}
-	client, err := conn.connect(ctx)
-	if err != nil {
-		return fail(e, "replicas", err)
+	client, code := conn.open(ctx, e, "replicas")
+	if client == nil {
+		return code
 	}
 	defer client.Close()
 	cctx, cancel := context.WithTimeout(ctx, 4*conn.timeout)

@@ -1,17 +1,21 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/snowlease/idgen"
 	"github.com/snowlease/idgen/internal/redistest"
 	"github.com/snowlease/idgen/lease"
 )
@@ -193,4 +197,87 @@ func TestTLSVerifiedWithTestCA(t *testing.T) {
 	_, stderr, err = run("rediss://" + bad.Addr)
 	require.Error(t, err, "a server signed by another CA must be refused")
 	assert.Contains(t, stderr, "certificate")
+}
+
+// SIGINT or SIGTERM stops a long `next` promptly: whole lines only, the
+// lease released, exit 130 or 143. A reader that goes away (`| head -1`)
+// ends it quietly with exit 0.
+func TestNextSignalsAndClosedPipe(t *testing.T) {
+	t.Parallel()
+	bin := binary(t)
+	rs := redistest.Start(t, redistest.Config{})
+	url := redisURL(rs)
+	r := runCLI(t, "", nil, "init", "--redis", url, "--namespace", "sig")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	for _, tc := range []struct {
+		sig  syscall.Signal
+		code int
+	}{{syscall.SIGINT, 130}, {syscall.SIGTERM, 143}} {
+		cmd := exec.Command(bin, "next", "--redis", url, "--namespace", "sig", "-n", "1000000000")
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		require.NoError(t, cmd.Start())
+		require.Eventually(t, func() bool { return leasesHeld(t, rs, "sig") == 1 },
+			10*time.Second, 10*time.Millisecond, "no lease taken")
+		time.Sleep(200 * time.Millisecond) // printing
+		sent := time.Now()
+		require.NoError(t, cmd.Process.Signal(tc.sig))
+		err := cmd.Wait()
+		took := time.Since(sent)
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee, "%v: %s", tc.sig, errb.String())
+		assert.Equal(t, tc.code, ee.ExitCode(), "%v: %s", tc.sig, errb.String())
+		assert.Less(t, took, 5*time.Second, "%v: stopped promptly", tc.sig)
+		text := out.String()
+		require.NotEmpty(t, text)
+		assert.True(t, strings.HasSuffix(text, "\n"), "%v: the last line is whole", tc.sig)
+		lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+		for _, l := range []string{lines[0], lines[len(lines)-1]} {
+			_, perr := strconv.ParseInt(l, 10, 64)
+			assert.NoError(t, perr, "%v: line %q", tc.sig, l)
+		}
+		assert.Contains(t, errb.String(), "lease released")
+		assert.Equal(t, 0, leasesHeld(t, rs, "sig"), "%v: the lease was released", tc.sig)
+	}
+
+	// The reader takes one line and goes away.
+	cmd := exec.Command(bin, "next", "--redis", url, "--namespace", "sig", "-n", "100000000")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	require.NoError(t, cmd.Start())
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err)
+	_, err = strconv.ParseInt(strings.TrimSpace(line), 10, 64)
+	require.NoError(t, err)
+	require.NoError(t, stdout.Close())
+	require.NoError(t, cmd.Wait(), "exit code after the reader went away: %s", errb.String())
+	assert.Empty(t, errb.String())
+	assert.Equal(t, 0, leasesHeld(t, rs, "sig"))
+}
+
+func leasesHeld(t *testing.T, rs *redistest.Server, ns string) int {
+	t.Helper()
+	infos, err := lease.List(context.Background(), rs.Client(t), ns)
+	require.NoError(t, err)
+	return len(infos)
+}
+
+// leases shows times in the layout the namespace recorded, even when
+// --layout names another one (with a warning).
+func TestLeasesUsesRecordedLayout(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t, redistest.Config{})
+	url := redisURL(rs)
+	r := runCLI(t, "", nil, "init", "--redis", url, "--namespace", "tw")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	g, err := idgen.New(context.Background(), rs.Client(t), idgen.Options{Namespace: "tw"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = g.Close(context.Background()) })
+	r = runCLI(t, "", nil, "leases", "--redis", url, "--namespace", "tw", "--layout", "sonyflake", "--json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "showing times in its own")
+	year := strconv.Itoa(time.Now().UTC().Year())
+	assert.Contains(t, r.stdout, `"hwm_time": "`+year, "HWM shown in the namespace's layout: %s", r.stdout)
 }
