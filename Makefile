@@ -1,5 +1,5 @@
-# idgen: `make test` is what CI runs (.ci/run). It needs redis-server on PATH
-# and installs it with apt-get when it is missing and we are root.
+# idgen: `make test` is what CI runs (.ci/run). It needs redis-server, zsh and
+# strace on PATH and installs them with apt-get when missing and we are root.
 
 GO        ?= go
 FUZZTIME  ?= 10s
@@ -12,13 +12,20 @@ SIMTIME   ?= 1h
 
 test: deps vet unit fuzz-short
 
+# Tools the tests run: redis-server (every Redis test), zsh (the CLI's zsh
+# completion script is checked with zsh -n), strace (the chaos suite's slow
+# disk delays redis-server's fsyncs with it).
+DEPS_BIN = redis-server zsh strace
+DEPS_PKG = redis-server zsh strace
+
 deps:
-	@if ! command -v redis-server >/dev/null 2>&1; then \
+	@missing=""; for b in $(DEPS_BIN); do command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "redis-server missing: installing it with apt-get"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+			echo "missing:$$missing; installing $(DEPS_PKG) with apt-get"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEPS_PKG) >/dev/null; \
 		else \
-			echo "redis-server is not on PATH: install it (apt-get install -y redis-server) and run make test again" >&2; \
+			echo "missing:$$missing: install them (apt-get install -y $(DEPS_PKG)) and run make test again" >&2; \
 			exit 1; \
 		fi; \
 	fi

@@ -15,6 +15,7 @@
 //	doctor   check the Redis settings the uniqueness guarantee rests on
 //	replicas show, or lower, the replicas a namespace waits for
 //	version  print the version idgen was built from
+//	completion print a bash or zsh completion script
 //
 // Every command that talks to Redis reads the URL from --redis or REDIS_URL
 // (default redis://127.0.0.1:6379); redis:// and rediss:// (TLS) URLs work,
@@ -72,6 +73,7 @@ func commands() []command {
 		{"doctor", "check the Redis settings the uniqueness guarantee rests on", runDoctor},
 		{"replicas", "show, or lower, the replicas a namespace waits for", runReplicas},
 		{"version", "print the version idgen was built from", runVersion},
+		{"completion", "print a bash or zsh completion script", runCompletion},
 	}
 }
 

@@ -531,3 +531,36 @@ func TestVersion(t *testing.T) {
 	assert.Equal(t, "idgen (devel) commit 0123456789ab, modified (go1.25.14)", versionLine(bi, true))
 	assert.Contains(t, versionLine(nil, false), "unknown version")
 }
+
+// The completion scripts load in their shells and complete commands and a
+// command's flags (read from the commands themselves).
+func TestCompletion(t *testing.T) {
+	t.Parallel()
+	r := runCLI(t, "", nil, "completion", "bash")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	script := filepath.Join(t.TempDir(), "idgen.bash")
+	require.NoError(t, os.WriteFile(script, []byte(r.stdout), 0o600))
+	complete := func(words string, cword int) string {
+		out, err := exec.Command("bash", "-c", fmt.Sprintf(`source %s; COMP_WORDS=(%s); COMP_CWORD=%d; _idgen; echo "${COMPREPLY[@]}"`,
+			script, words, cword)).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		return strings.TrimSpace(string(out))
+	}
+	assert.Equal(t, "next", complete("idgen ne", 1))
+	assert.Equal(t, "--min-replicas", complete("idgen next --min", 2))
+	assert.Equal(t, "--forget", complete("idgen replicas --fo", 2))
+
+	r = runCLI(t, "", nil, "completion", "zsh")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "#compdef idgen")
+	assert.Contains(t, r.stdout, "next) compadd -- --allow-eviction")
+	zsh, err := exec.LookPath("zsh")
+	require.NoError(t, err, "zsh is needed to check the zsh script: apt-get install -y zsh (make deps does)")
+	zscript := filepath.Join(t.TempDir(), "_idgen")
+	require.NoError(t, os.WriteFile(zscript, []byte(r.stdout), 0o600))
+	out, err := exec.Command(zsh, "-n", zscript).CombinedOutput()
+	require.NoError(t, err, "zsh -n: %s", out)
+
+	r = runCLI(t, "", nil, "completion", "fish")
+	assert.Equal(t, exitUsage, r.code)
+}
