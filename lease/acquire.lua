@@ -38,8 +38,9 @@
 -- Errors: "IDGEN WRONGTYPE <key> <type>", "IDGEN LAYOUT <fingerprint>",
 -- "IDGEN BADHWM <id>", "IDGEN EVICTION <policy>", "IDGEN NOINFO ...".
 --
--- Nothing is written unless a worker ID is taken, and every check that can
--- fail comes before the first write, so a refused acquire leaves no trace.
+-- Nothing is written unless a worker ID is taken (except the remembered
+-- replica count, which only rises), and every check that can fail comes
+-- before the first write, so a refused acquire leaves no other trace.
 -- (A command refused by Redis itself, such as an ACL denial, aborts the
 -- script midway; see stamp and take for why that is still safe.)
 -- Running it twice with the same token returns the same worker ID (go-redis
@@ -109,6 +110,14 @@ if floor >= 0 then
     known = 0
   end
   replicas = math.max(known, connected, floor)
+  -- A replica seen for the first time is remembered at once, even by an
+  -- acquire that takes nothing: the sooner the namespace knows it, the
+  -- shorter the window in which a cut-off master could forget it (see
+  -- docs/design.md, rule 8). The only write of a refused acquire; it never
+  -- lowers the count.
+  if connected > known and not (moved and promoted) then
+    redis.call('HSET', KEYS[1], 'replicas', connected)
+  end
 end
 
 -- stamp records the checks above. Its order keeps the namespace safe if a

@@ -45,11 +45,12 @@ func List(ctx context.Context, client redis.UniversalClient, namespace string) (
 	if err != nil {
 		return nil, mapErr("list", err)
 	}
-	// Without the meta hash (lost or deleted while leases are still held)
+	// Without the meta hash's worker count (the hash lost or deleted while
+	// leases are still held, or holding only the remembered replica count)
 	// the worker range is unknown: scan for the lease keys instead, unless
 	// the namespace has no epoch key or HWM hash either (an unused
 	// namespace: no reason to scan the whole node).
-	scan := len(meta) == 0
+	scan := meta["workers"] == ""
 	if scan {
 		n, err := client.Exists(ctx, k.epoch, k.hwm).Result()
 		if err != nil {

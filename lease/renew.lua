@@ -26,10 +26,23 @@
 -- (Redis lost or replaced its data), expired (key gone), taken (another
 -- token), wrongtype (key replaced by another type), hwm-wrongtype (the HWM
 -- can no longer be kept). Nothing is written unless the lease is still
--- ours (the replica count it remembers aside). Idempotent.
+-- ours, except the remembered replica count, which only rises. Idempotent.
 
 local function kind(key)
   return redis.call('TYPE', key)['ok']
+end
+
+local incarnation, _, connected = server()
+local mt = kind(KEYS[4])
+
+-- A replica seen for the first time is remembered at once, even by a
+-- renewal that finds its lease lost (see acquire.lua).
+local floor = tonumber(ARGV[9])
+if floor >= 0 and connected > 0 and (mt == 'none' or mt == 'hash') then
+  local known = tonumber(redis.call('HGET', KEYS[4], 'replicas') or '0') or 0
+  if connected > known then
+    redis.call('HSET', KEYS[4], 'replicas', connected)
+  end
 end
 
 local et = kind(KEYS[1])
@@ -37,8 +50,6 @@ if et == 'none' then return {0, 'epoch-missing'} end
 if et ~= 'string' then return {0, 'epoch-wrongtype'} end
 if redis.call('GET', KEYS[1]) ~= ARGV[2] then return {0, 'epoch-changed'} end
 
-local incarnation, _, connected = server()
-local mt = kind(KEYS[4])
 if mt == 'none' then return {0, 'meta-missing'} end
 if mt ~= 'hash' then return {0, 'meta-wrongtype'} end
 if redis.call('HGET', KEYS[4], 'server') ~= incarnation then
@@ -61,7 +72,6 @@ local cap = math.floor((nowMs - tonumber(ARGV[6])) / tonumber(ARGV[7])) + tonumb
 local fence = math.min(tonumber(ARGV[5]), cap)
 
 -- Every replica the server has had, remembered (see acquire.lua).
-local floor = tonumber(ARGV[9])
 local replicas = 0
 if floor >= 0 then
   local known = tonumber(redis.call('HGET', KEYS[4], 'replicas') or '0') or 0
