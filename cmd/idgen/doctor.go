@@ -307,7 +307,18 @@ func (d *doctor) checkReplication(ctx context.Context, n node) (level, string) {
 		return failed, fmt.Sprintf("only %d of %d replicas acknowledged WAIT within 1s: renewals, which wait for %d, "+
 			"would fail; check the replicas' link and lag", acked, replicas, want)
 	}
-	return pass, fmt.Sprintf("%d replicas acknowledged WAIT in %v; generators wait for %d", replicas, took, want)
+	msg := fmt.Sprintf("%d replicas acknowledged WAIT in %v; generators wait for %d", replicas, took, want)
+	// The one case the defaults cannot see (docs/design.md, rule 8): this
+	// master, cut off from a replica that gets promoted, restarts without
+	// its data and no longer remembers the replica. min-replicas-to-write
+	// in its configuration survives the restart.
+	if cfg, err := n.c.ConfigGet(ctx, "min-replicas-to-write").Result(); err == nil && cfg["min-replicas-to-write"] == "0" {
+		return warn, msg + "; min-replicas-to-write is 0: if this master, cut off while a replica is promoted, " +
+			"restarts without its data and clients still reach it, it grants fences alone; set " +
+			"min-replicas-to-write 1 (with one replica that also stops a promoted replica from taking writes " +
+			"until a replica attaches)"
+	}
+	return pass, msg
 }
 
 func (d *doctor) checkClock(ctx context.Context) result {
