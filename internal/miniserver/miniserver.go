@@ -6,13 +6,16 @@
 //
 // The identity is a value the caller moves on, so that a simulation can
 // play a restart (a new process) or a promotion (a replica taking over)
-// without a real server. IDs are counters, so runs replay exactly.
+// without a real server. IDs are counters, so runs replay exactly; each
+// identity counts in its own range, so two identities never show the same
+// run_id or replication ID (as two real servers never do).
 package miniserver
 
 import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/alicebob/miniredis/v2/server"
@@ -22,6 +25,7 @@ import (
 // use.
 type Identity struct {
 	mu       sync.Mutex
+	base     uint64 // this identity's ID range
 	next     uint64
 	run      string
 	replid   string
@@ -32,19 +36,29 @@ type Identity struct {
 
 const zeroID = "0000000000000000000000000000000000000000"
 
+// identities numbers the identities of the process: each one's IDs are
+// counters in a range of its own.
+var identities atomic.Uint64
+
 // Install answers INFO server, replication and memory on m with a new
 // identity: a master with no replicas and maxmemory-policy noeviction.
-// It takes m's pre-hook.
+// It takes m's pre-hook. A miniredis that was not started (one used only
+// through Dial) is started without a listener first.
 func Install(m *miniredis.Miniredis) *Identity {
-	id := &Identity{policy: "noeviction"}
+	id := &Identity{policy: "noeviction", base: identities.Add(1) << 32}
 	id.Restart()
+	if m.Server() == nil {
+		if c, err := m.Dial(); err == nil { // starts the server, on no port
+			_ = c.Close()
+		}
+	}
 	m.Server().SetPreHook(id.hook)
 	return id
 }
 
 func (id *Identity) newID() string {
 	id.next++
-	return fmt.Sprintf("%040x", id.next)
+	return fmt.Sprintf("%040x", id.base+id.next)
 }
 
 // Restart makes the server look like a new process: a new run_id and a new
@@ -64,6 +78,35 @@ func (id *Identity) Promote() {
 	id.run, id.replid2, id.replid = id.newID(), id.replid, id.newID()
 }
 
+// Follow makes the server look like a replica of master: it takes
+// master's replication ID (as a replica does when it syncs), keeping its
+// own run_id, so that a later Promote moves master's history to
+// master_replid2, as in a real failover.
+func (id *Identity) Follow(master *Identity) {
+	replid := master.replID()
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	id.replid, id.replid2 = replid, zeroID
+}
+
+// Assume makes the server show exactly o's run_id and replication IDs: a
+// server INFO cannot tell from o. Only for tests of what the lease would
+// miss without the identity.
+func (id *Identity) Assume(o *Identity) {
+	o.mu.Lock()
+	run, replid, replid2 := o.run, o.replid, o.replid2
+	o.mu.Unlock()
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	id.run, id.replid, id.replid2 = run, replid, replid2
+}
+
+func (id *Identity) replID() string {
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	return id.replid
+}
+
 // SetReplicas sets connected_slaves.
 func (id *Identity) SetReplicas(n int) {
 	id.mu.Lock()
@@ -76,6 +119,20 @@ func (id *Identity) SetPolicy(p string) {
 	id.mu.Lock()
 	defer id.mu.Unlock()
 	id.policy = p
+}
+
+// Incarnation is run_id:master_replid, as the lease scripts stamp it.
+func (id *Identity) Incarnation() string {
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	return id.run + ":" + id.replid
+}
+
+// Promoted reports whether master_replid2 is set (a promoted replica).
+func (id *Identity) Promoted() bool {
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	return id.replid2 != zeroID
 }
 
 // RunID is the current run_id.

@@ -199,7 +199,7 @@ func (c *checker) hwm() {
 		c.hwms[i] = -2 // not read yet
 	}
 	for _, h := range c.holders {
-		if h.era != c.w.era || h.flagged {
+		if h.era != c.w.era() || h.flagged {
 			continue
 		}
 		v := c.hwms[h.worker]

@@ -6,22 +6,25 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+	"github.com/snowlease/idgen/internal/miniserver"
 
 	"github.com/snowlease/idgen/snowflake"
 )
 
-// Env is the reusable part of a simulation: the simulated Redis (miniredis,
-// which runs the lease's real Lua scripts through gopher-lua), one go-redis
-// client per node with the network hook, and an admin client that plays
-// the operator and the thief. Schedules run one after another on an Env,
-// each starting from an empty Redis; an Env is not safe for concurrent use:
-// run schedules in parallel on separate Envs.
+// Env is the reusable part of a simulation: two simulated Redis servers
+// (miniredis, which runs the lease's real Lua scripts through gopher-lua;
+// one is the master, the other its replica when a schedule has one), one
+// go-redis client per node with the network hook, and a client without
+// hooks per server that runs the calls the simulation delivers there and
+// plays the operator and the thief. Schedules run one after another on an
+// Env, each starting from empty servers; an Env is not safe for concurrent
+// use: run schedules in parallel on separate Envs.
 type Env struct {
-	m       *miniredis.Miniredis
-	admin   *redis.Client
-	boot    *redis.Client // runs the bootstrap lease, without the simulated network
+	srv     [2]*server
+	boot    *redis.Client // runs the bootstrap lease on server 0, without the simulated network
 	clients [maxNodes]*redis.Client
 
 	// Calls arrive here from the hooks, in the lease's goroutines; ops
@@ -35,33 +38,49 @@ type Env struct {
 	broken error // set when a schedule was abandoned midway: the Env is unusable
 }
 
+// server is one simulated Redis process: its data, the identity its INFO
+// shows (restarts and promotions move it), and a client that runs what the
+// simulation delivers to it.
+type server struct {
+	name string
+	m    *miniredis.Miniredis
+	id   *miniserver.Identity
+	raw  *redis.Client
+}
+
 // NewEnv makes an Env. Close it when done.
 func NewEnv() *Env {
 	e := &Env{
-		m:      miniredis.NewMiniRedis(),
 		arrive: make(chan *call),
 		opDone: make(chan *op),
 		watch:  time.NewTimer(time.Hour),
 	}
 	e.watch.Stop()
-	e.admin = redis.NewClient(e.options())
-	e.boot = redis.NewClient(e.options())
+	for i := range e.srv {
+		m := miniredis.NewMiniRedis()
+		s := &server{name: string(rune('A' + i)), m: m, id: miniserver.Install(m)}
+		s.raw = redis.NewClient(options(m))
+		e.srv[i] = s
+	}
+	e.boot = redis.NewClient(options(e.srv[0].m))
 	e.boot.AddHook(bootHook{})
 	for i := range e.clients {
-		e.clients[i] = redis.NewClient(e.options())
+		// The hook hands every script call to the simulation, which runs it
+		// on a server's raw client: this client's own connection is unused.
+		e.clients[i] = redis.NewClient(options(e.srv[0].m))
 		e.clients[i].AddHook(&netHook{env: e, node: i})
 	}
 	return e
 }
 
-// options connect a client to the in-process miniredis over net.Pipe. The
+// options connect a client to an in-process miniredis over net.Pipe. The
 // client neither retries (the simulation decides retries) nor times out in
 // practice (the simulation never stalls a call in real time), and speaks
 // RESP2 without the handshake extras miniredis does not need.
-func (e *Env) options() *redis.Options {
+func options(m *miniredis.Miniredis) *redis.Options {
 	return &redis.Options{
 		Dialer: func(context.Context, string, string) (net.Conn, error) {
-			return e.m.Dial()
+			return m.Dial()
 		},
 		Protocol:                 2,
 		DisableIdentity:          true,
@@ -73,21 +92,30 @@ func (e *Env) options() *redis.Options {
 	}
 }
 
-// Close releases the Env's clients and Redis.
+// Close releases the Env's clients and servers.
 func (e *Env) Close() {
 	for _, c := range e.clients {
 		_ = c.Close()
 	}
-	_ = e.admin.Close()
 	_ = e.boot.Close()
-	e.m.Close()
+	for _, s := range e.srv {
+		_ = s.raw.Close()
+		s.m.Close()
+	}
 }
 
-// reset empties Redis, its script cache and its clock for a new schedule.
+// reset empties both servers, their script caches and their clocks for a
+// new schedule; server 0 is the master, with no replica.
 func (e *Env) reset() error {
-	e.m.FlushAll()
-	e.m.SetTime(simBase)
-	return e.admin.ScriptFlush(context.Background()).Err()
+	for _, s := range e.srv {
+		s.m.FlushAll()
+		s.m.SetTime(simBase)
+		s.id.SetReplicas(0)
+		if err := s.raw.ScriptFlush(context.Background()).Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // callKind is which lease script a call runs, told by its first key.
@@ -111,14 +139,20 @@ type call struct {
 	op   *op // nil: the lease's own background goroutine (the undo after an unknown acquire)
 	ctx  context.Context
 	cmd  redis.Cmder
-	next redis.ProcessHook
+	wait redis.Cmder   // the WAIT pipelined after the script, nil if none
 	back chan struct{} // closed when the reply (or the error) is in cmd
 
 	id       int64
 	kind     callKind
 	proposed int64 // the fence the client proposed (acquire, renew)
-	conn     int   // the Redis restart count when sent: a restart drops the connection
+	undo     bool  // the synchronous undo of an acquire (op is the acquire's)
+	srv      int   // the server the node's connection was to when sent
+	gen      int   // that server's connection generation then: a restart or a failover drops the connection
 	attempts int   // executions so far
+	want     int64 // replicas the WAIT waits for
+	acks     int64 // replicas that acknowledged, in the last execution's WAIT
+	waitLost bool  // the script's reply arrived, the WAIT's did not
+	cut      bool  // the last execution was on a master cut from its replica (a split brain)
 	execSeq  int64 // the order of the last execution among all executions
 	execEra  int   // the data era of the last execution
 	val      any   // the last execution's reply
@@ -127,8 +161,10 @@ type call struct {
 	fate     error // what the client gets instead of the reply: a lost request or reply
 }
 
-// netHook hands every script call of a node's client to the simulation and
-// waits for its verdict. Other commands (none, from the lease) pass.
+// netHook hands every script call of a node's client, alone or pipelined
+// with a WAIT, to the simulation and waits for its verdict: the simulation
+// runs it on a server and fills in the replies. Other commands (none, from
+// the lease) pass.
 type netHook struct {
 	env  *Env
 	node int
@@ -136,21 +172,36 @@ type netHook struct {
 
 func (h *netHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
+func isScript(cmd redis.Cmder) bool {
+	name := cmd.Name()
+	return name == "evalsha" || name == "eval"
+}
+
 func (h *netHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) != 2 || !isScript(cmds[0]) || cmds[1].Name() != "wait" {
+			return next(ctx, cmds)
+		}
+		h.hand(ctx, cmds[0], cmds[1])
+		return cmds[0].Err()
+	}
 }
 
 func (h *netHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if name := cmd.Name(); name != "evalsha" && name != "eval" {
+		if !isScript(cmd) {
 			return next(ctx, cmd)
 		}
-		c := &call{node: h.node, ctx: ctx, cmd: cmd, next: next, back: make(chan struct{})}
-		c.op, _ = ctx.Value(opKey{}).(*op)
-		h.env.arrive <- c
-		<-c.back
+		h.hand(ctx, cmd, nil)
 		return cmd.Err()
 	}
+}
+
+func (h *netHook) hand(ctx context.Context, cmd, wait redis.Cmder) {
+	c := &call{node: h.node, ctx: ctx, cmd: cmd, wait: wait, back: make(chan struct{})}
+	c.op, _ = ctx.Value(opKey{}).(*op)
+	h.env.arrive <- c
+	<-c.back
 }
 
 // bootHook makes the bootstrap acquire look at the worker IDs from 0 on,

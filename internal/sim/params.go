@@ -53,6 +53,12 @@ type Params struct {
 	BaseDelay time.Duration
 	SpikeMax  time.Duration
 
+	// Replica: the master has a replica from the start (after the
+	// bootstrap), which shows in INFO (connected_slaves) and acknowledges
+	// WAIT while its link is up. Always true when the plan has a split
+	// brain, which promotes it.
+	Replica bool
+
 	Clocks    []ClockParams
 	MaxBorrow []int64
 	Faults    []Fault
@@ -82,26 +88,51 @@ const (
 	FaultClockJump                    // a node's wall clock jumps by Delta
 	FaultTheft                        // a lease key overwritten (Variant 0), deleted (1), retyped (2), expired early (3)
 	FaultScriptFlush                  // SCRIPT FLUSH
+	FaultRollback                     // Redis restarts with the data of Delta ago (an RDB, an AOF that lost its tail, a backup)
+	FaultPromote                      // a replica Delta behind is promoted: the master's last writes are lost
+	FaultSplitBrain                   // the replica is cut off and promoted while the old master runs on for some nodes
 	numFaultKinds
 )
 
 var faultNames = [numFaultKinds]string{"pause", "crash", "slow", "partition", "stall", "restart", "flushall",
-	"keyloss", "clockjump", "theft", "scriptflush"}
+	"keyloss", "clockjump", "theft", "scriptflush", "rollback", "promote", "splitbrain"}
 
 func (k FaultKind) String() string { return faultNames[k] }
 
 // Fault is one planned fault.
 type Fault struct {
-	At      time.Duration
-	Kind    FaultKind
-	Node    int
-	Dur     time.Duration
+	At   time.Duration
+	Kind FaultKind
+	Node int
+	Dur  time.Duration
+	// Delta: the clock jump (clockjump), the added delay (slow), the age of
+	// the data restored (rollback), the replica's lag (promote), the time
+	// from the cut to the promotion (splitbrain).
 	Delta   time.Duration
 	Variant int
+	// Clock is Redis' clock minus true time after a restart, rollback,
+	// promotion or split brain (the new master's).
+	Clock time.Duration
+	// Notice is when, after the cut, the old master's INFO stops showing the
+	// replica (splitbrain; its repl-timeout).
+	Notice time.Duration
 }
 
+// Variant bits of a split brain: bits 0 to maxNodes-1 are the nodes that
+// stay with the old master while the split lasts; splitTail means the
+// replica had received every write up to the cut (otherwise only those up
+// to the last acknowledged WAIT).
+const splitTail = 1 << maxNodes
+
 func (f Fault) String() string {
-	return fmt.Sprintf("%v@%v(node=%d dur=%v delta=%v v=%d)", f.Kind, f.At, f.Node, f.Dur, f.Delta, f.Variant)
+	s := fmt.Sprintf("%v@%v(node=%d dur=%v delta=%v v=%d", f.Kind, f.At, f.Node, f.Dur, f.Delta, f.Variant)
+	if f.Clock != 0 {
+		s += fmt.Sprintf(" clock=%v", f.Clock)
+	}
+	if f.Notice != 0 {
+		s += fmt.Sprintf(" notice=%v", f.Notice)
+	}
+	return s + ")"
 }
 
 // simEpoch is the layouts' epoch (the Twitter one) and simBase the true time
@@ -170,7 +201,13 @@ func newParams(seed uint64) Params {
 		window := p.Layout.Ticks(p.Window)
 		p.MaxBorrow = append(p.MaxBorrow, pick(r, 0, 1, 8, window))
 	}
+	p.Replica = r.IntN(3) == 0
 	p.Faults = newFaultPlan(seed, &p)
+	for _, f := range p.Faults {
+		if f.Kind == FaultSplitBrain {
+			p.Replica = true
+		}
+	}
 	return p
 }
 
@@ -179,6 +216,7 @@ func newParams(seed uint64) Params {
 var faultWeights = [numFaultKinds]int{
 	FaultPause: 6, FaultCrash: 3, FaultSlow: 3, FaultPartition: 3, FaultStall: 3, FaultRestart: 2,
 	FaultFlushAll: 1, FaultKeyLoss: 2, FaultClockJump: 3, FaultTheft: 4, FaultScriptFlush: 2,
+	FaultRollback: 2, FaultPromote: 2, FaultSplitBrain: 3,
 }
 
 func drawFaultKind(r *rand.Rand) FaultKind {
@@ -225,11 +263,27 @@ func newFaultPlan(seed uint64, p *Params) []Fault {
 			f.Delta = between(r, -3*p.TTL, 3*p.TTL)
 		case FaultTheft:
 			f.Variant = r.IntN(4)
-		case FaultRestart:
-			// Redis' own clock after the restart: within MaxSkew/2 of true
-			// time, so it never steps back by more than MaxSkew (the one clock
-			// the data-loss quarantine rests on).
-			f.Delta = between(r, -p.MaxSkew/2, p.MaxSkew/2)
+		case FaultRollback:
+			f.Delta = between(r, 0, 3*p.TTL)
+		case FaultPromote:
+			f.Delta = between(r, 0, p.TTL)
+		case FaultSplitBrain:
+			f.Delta = between(r, 0, p.TTL/2)
+			f.Dur = between(r, p.TTL/2, 4*p.TTL)
+			f.Notice = between(r, p.TTL, 3*p.TTL)
+			// Some nodes stay with the old master, the others follow the
+			// promotion: both sides have at least one.
+			f.Variant = 1 + r.IntN(1<<p.Nodes-2)
+			if r.IntN(2) == 0 {
+				f.Variant |= splitTail
+			}
+		}
+		switch f.Kind {
+		case FaultRestart, FaultRollback, FaultPromote, FaultSplitBrain:
+			// Redis' own clock after the restart or on the new master: within
+			// MaxSkew/2 of true time, so it never steps back by more than
+			// MaxSkew (the one clock the data-loss quarantine rests on).
+			f.Clock = between(r, -p.MaxSkew/2, p.MaxSkew/2)
 		}
 		faults = append(faults, f)
 	}
@@ -239,10 +293,10 @@ func newFaultPlan(seed uint64, p *Params) []Fault {
 func (p Params) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "bootstrap=%v nodes=%d layout=%d/%d/%d unit=%v ttl=%v window=%v maxskew=%v maxstartwait=%v duration=%v "+
-		"steps=%v..%v batch=%d loss=%.2f retry=%.1f spike=%.2f delay=%v spikemax=%v",
+		"steps=%v..%v batch=%d loss=%.2f retry=%.1f spike=%.2f delay=%v spikemax=%v replica=%v",
 		p.Bootstrap, p.Nodes, p.Layout.TimeBits, p.Layout.WorkerBits, p.Layout.SequenceBits, p.Layout.TimeUnit,
 		p.TTL, p.Window, p.MaxSkew, p.MaxStartWait, p.Duration, p.StepMin, p.StepMax, p.Batch,
-		p.LossP, p.RetryP, p.SpikeP, p.BaseDelay, p.SpikeMax)
+		p.LossP, p.RetryP, p.SpikeP, p.BaseDelay, p.SpikeMax, p.Replica)
 	for i, c := range p.Clocks {
 		fmt.Fprintf(&b, " n%d{offset=%v ppm=%d borrow=%d}", i, c.Offset, c.PPM, p.MaxBorrow[i])
 	}

@@ -30,6 +30,13 @@ type Faults struct {
 	ClockJump   int // node wall-clock jumps
 	Theft       int // lease keys overwritten, deleted, retyped or expired by another client
 	ScriptFlush int // SCRIPT FLUSH (restarts flush scripts too, not counted here)
+	Rollback    int // restarts with older data (an RDB, an AOF that lost its tail, a backup)
+	Promote     int // promotions of a replica that lagged: the master's last writes lost
+	SplitBrain  int // replicas cut off and promoted while the old master ran on for some nodes
+	// SplitLimit counts split brains not played because the cut-off master's
+	// namespace did not yet record its replica: the documented limit of the
+	// defaults (played only with KnobIsolatedRestart).
+	SplitLimit int
 }
 
 func (f *Faults) add(o Faults) {
@@ -44,12 +51,18 @@ func (f *Faults) add(o Faults) {
 	f.ClockJump += o.ClockJump
 	f.Theft += o.Theft
 	f.ScriptFlush += o.ScriptFlush
+	f.Rollback += o.Rollback
+	f.Promote += o.Promote
+	f.SplitBrain += o.SplitBrain
+	f.SplitLimit += o.SplitLimit
 }
 
 func (f Faults) String() string {
 	return fmt.Sprintf("{pause: %d, crash: %d, delay: %d, loss: %d, expiry: %d, stall: %d, dataloss: %d, "+
-		"keyloss: %d, clockjump: %d, theft: %d, scriptflush: %d}",
-		f.Pause, f.Crash, f.Delay, f.Loss, f.Expiry, f.Stall, f.DataLoss, f.KeyLoss, f.ClockJump, f.Theft, f.ScriptFlush)
+		"keyloss: %d, clockjump: %d, theft: %d, scriptflush: %d, rollback: %d, promote: %d, splitbrain: %d "+
+		"(not played, documented limit: %d)}",
+		f.Pause, f.Crash, f.Delay, f.Loss, f.Expiry, f.Stall, f.DataLoss, f.KeyLoss, f.ClockJump, f.Theft, f.ScriptFlush,
+		f.Rollback, f.Promote, f.SplitBrain, f.SplitLimit)
 }
 
 // Activity counts what the leases and generators did, to show the schedules
@@ -66,6 +79,9 @@ type Activity struct {
 	Fenced          int // Next/NextN refused with ErrFenced
 	ZombieIDs       int // IDs issued by a holder after another holder took its worker ID
 	Executions      int // scripts run in Redis
+	ShortAcks       int // replies whose WAIT got fewer acknowledgements than the script asked for: not used
+	DeposedRefused  int // such replies from a master cut from its replica (a split brain)
+	DeposedGranted  int // fences a master cut from its replica granted (its script asked for no replica)
 }
 
 func (a *Activity) add(o Activity) {
@@ -80,13 +96,17 @@ func (a *Activity) add(o Activity) {
 	a.Fenced += o.Fenced
 	a.ZombieIDs += o.ZombieIDs
 	a.Executions += o.Executions
+	a.ShortAcks += o.ShortAcks
+	a.DeposedRefused += o.DeposedRefused
+	a.DeposedGranted += o.DeposedGranted
 }
 
 func (a Activity) String() string {
 	return fmt.Sprintf("{acquires: %d, acquire failures: %d, renewals: %d, renew failures: %d, losses: %d, "+
-		"releases: %d, takeovers: %d, quarantined: %d, fenced: %d, zombie IDs: %d, script runs: %d}",
+		"releases: %d, takeovers: %d, quarantined: %d, fenced: %d, zombie IDs: %d, script runs: %d, "+
+		"short acks: %d, deposed refused: %d, deposed granted: %d}",
 		a.Acquires, a.AcquireFailures, a.Renewals, a.RenewFailures, a.Losses, a.Releases, a.Takeovers,
-		a.Quarantined, a.Fenced, a.ZombieIDs, a.Executions)
+		a.Quarantined, a.Fenced, a.ZombieIDs, a.Executions, a.ShortAcks, a.DeposedRefused, a.DeposedGranted)
 }
 
 // Result is one schedule's outcome.

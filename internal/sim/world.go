@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -36,16 +37,42 @@ const (
 	// The nodes and the lease are untouched: it shows what the documented
 	// assumption protects.
 	KnobRedisClockBack
+	// KnobSameServer: restarts, rollbacks and promotions keep the server
+	// identity INFO shows (a promoted server shows the old master's), so
+	// the scripts cannot tell them from a renewal on the same server: the
+	// old protocol's view, which trusted the epoch key alone.
+	KnobSameServer
+	// KnobNoReplicaWait: the nodes run with MinReplicas = NoReplicaWait,
+	// so nothing waits for replicas and the namespace remembers none: the
+	// old protocol's default. A master cut off from its replica goes on
+	// granting fences during a split brain.
+	KnobNoReplicaWait
+	// KnobIsolatedRestart: during a split brain, restarts and rollbacks may
+	// hit the old master (cut off from the replica that replaced it) while
+	// nodes still reach it. A restart that loses its data loses the
+	// replica count the namespace remembered, and the old master grants
+	// fences alone again: the one case the defaults cannot see (no data
+	// and no connected replica look like a new standalone server), so it
+	// is a documented limit (docs/design.md rule 8) that needs
+	// min-replicas-to-write or MinReplicas, and KnobNone schedules restart
+	// only the current master.
+	KnobIsolatedRestart
+	numKnobs
 )
 
 func (k Knob) String() string {
-	return [...]string{"none", "no-fence", "ignore-hwm", "redis-clock-back"}[k]
+	return [...]string{"none", "no-fence", "ignore-hwm", "redis-clock-back", "same-server", "no-replica-wait",
+		"isolated-restart"}[k]
 }
 
 // RunOptions modify one schedule.
 type RunOptions struct {
 	Knob  Knob
 	Trace io.Writer // every trace line, and the lease's log, when replaying a seed
+	// MinReplicas, when not 0, is the nodes' Options.MinReplicas in
+	// schedules with a replica (0: the lease's default, the replicas the
+	// namespace remembers).
+	MinReplicas int
 }
 
 // opTimeout is the lease's OpTimeout in the simulation: the longest
@@ -66,6 +93,7 @@ const (
 	evDeliver
 	evReply
 	evFault
+	evSnapshot // keep the master's data for a later rollback
 	evEnd
 )
 
@@ -76,6 +104,8 @@ type event struct {
 	node  int
 	call  *call
 	fault Fault
+	idx   int // the fault's index in the plan (faults, snapshots)
+	phase int // the phase of a fault played in several steps (split brain)
 }
 
 // eventQueue is a min-heap on (at, seq): events at the same virtual time
@@ -110,6 +140,7 @@ type op struct {
 	err      error
 	lastErr  error // the error of the last reply it was given
 	grant    grant // from the last successful acquire reply it was given
+	undos    int   // calls of a synchronous undo the lease is about to make (acquire)
 }
 
 // grant is what an acquire reply handed to a client.
@@ -140,6 +171,8 @@ type node struct {
 	holder      *holder
 	nextRenew   time.Duration
 	nextAcquire time.Duration
+
+	srv int // the server its connection goes to
 }
 
 // nodeClock is a node's snowflake.Clock: its monotonic reading advances with
@@ -165,13 +198,17 @@ type world struct {
 	tr   *tracer
 	keys keyNames
 
-	now      time.Duration
-	redisAt  time.Duration // virtual time Redis' TTLs have been advanced to
-	redisOff time.Duration // Redis' clock minus true time
-	queue    eventQueue
-	evSeq    uint64
-	nodes    []*node
-	net      *rand.Rand
+	now     time.Duration
+	redisAt time.Duration // virtual time Redis' TTLs have been advanced to
+	srv     [2]srvState
+	cur     int         // the master: the server the nodes go to, and faults hit
+	repl    replica     // the master's replica, if any
+	split   *split      // a split brain in progress
+	snaps   []*snapshot // by fault index: the data a rollback restores
+	queue   eventQueue
+	evSeq   uint64
+	nodes   []*node
+	net     *rand.Rand
 
 	expectBG int     // background calls the lease is known to be about to make
 	early    []*call // background calls that arrived before they were expected
@@ -180,8 +217,7 @@ type world struct {
 	opSeq    int
 	calls    int64
 	execs    int64
-	era      int // counts losses of the hwm hash
-	restarts int
+	eras     int // data eras so far: a new one after every loss or rollback of the hwm hash
 	draining bool
 
 	chk checker
@@ -216,7 +252,10 @@ func (e *Env) Run(seed uint64, opt RunOptions) *Result {
 	}
 	tr := newTracer(opt.Trace)
 	w := &world{env: e, p: p, opt: opt, res: res, tr: &tr, keys: newKeyNames(namespace),
-		net: newRand(seed, streamNet), buf: make([]snowflake.ID, p.Batch)}
+		net: newRand(seed, streamNet), buf: make([]snowflake.ID, p.Batch), snaps: make([]*snapshot, len(p.Faults))}
+	for i := range w.srv {
+		w.srv[i].server = e.srv[i]
+	}
 	w.chk.init(w)
 	w.tr.line(0, "seed %d: %v", seed, p)
 	w.start()
@@ -243,12 +282,21 @@ func (w *world) start() {
 			clock:     &nodeClock{w: w, ppm: w.p.Clocks[i].PPM, offset: w.p.Clocks[i].Offset},
 			rng:       newRand(w.res.Seed, streamNode+uint64(i)),
 			maxBorrow: w.p.MaxBorrow[i],
+			srv:       w.cur,
 		}
 		w.nodes = append(w.nodes, n)
 		w.schedule(t0+between(n.rng, 0, w.p.StepMax), evStep, i, nil)
 	}
-	for _, f := range w.p.Faults {
-		w.push(&event{at: t0 + f.At, kind: evFault, fault: f})
+	if w.p.Replica {
+		w.attachReplica()
+	}
+	for i, f := range w.p.Faults {
+		if f.Kind == FaultRollback || f.Kind == FaultPromote {
+			w.push(&event{at: t0 + max(0, f.At-f.Delta), kind: evSnapshot, idx: i})
+		}
+	}
+	for i, f := range w.p.Faults {
+		w.push(&event{at: t0 + f.At, kind: evFault, fault: f, idx: i})
 	}
 	w.schedule(t0+w.p.Duration, evEnd, 0, nil)
 }
@@ -297,7 +345,11 @@ func (w *world) loop() {
 		case evReply:
 			w.reply(e.call)
 		case evFault:
-			w.fault(e.fault)
+			w.fault(e.fault, e.idx, e.phase)
+		case evSnapshot:
+			w.syncRedis()
+			w.snaps[e.idx] = w.snapshot(w.master())
+			w.tr.line(w.now, "snapshot of %s for fault %d: %d keys", w.master().name, e.idx, len(w.snaps[e.idx].keys))
 		}
 		w.chk.hwm()
 	}
@@ -439,8 +491,16 @@ func (w *world) leaseOptions(n *node) lease.Options {
 		MaxSkew:       w.p.MaxSkew,
 		MaxStartWait:  w.p.MaxStartWait,
 		OpTimeout:     opTimeout,
-		Clock:         clock,
-		Host:          host,
+		// A WAIT that falls short takes this long (virtual time).
+		ReplicaTimeout: max(time.Millisecond, w.p.TTL/10),
+		Clock:          clock,
+		Host:           host,
+	}
+	if w.opt.Knob == KnobNoReplicaWait {
+		o.MinReplicas = lease.NoReplicaWait
+	}
+	if w.opt.MinReplicas != 0 && w.p.Replica && n != nil {
+		o.MinReplicas = w.opt.MinReplicas // the bootstrap runs before the replica is attached
 	}
 	if w.opt.Trace != nil {
 		o.Logger = slog.New(slog.NewTextHandler(w.opt.Trace, &slog.HandlerOptions{
@@ -516,6 +576,13 @@ func (w *world) settle(o *op) {
 		case c := <-w.env.arrive:
 			w.env.watch.Stop()
 			switch {
+			case c.op == nil && o != nil && o.undos > 0:
+				// The acquire undoes what it took, in its own goroutine,
+				// before it goes on: the call belongs to the op.
+				o.undos--
+				c.op, c.undo = o, true
+				o.blocked = true
+				w.register(c)
 			case c.op == nil:
 				w.early = append(w.early, c)
 			case c.op != o:
@@ -660,10 +727,22 @@ func (w *world) register(c *call) {
 	c.id = w.calls
 	w.calls++
 	w.inflight++
-	c.conn = w.restarts
 	w.classify(c)
 	n := w.nodes[c.node]
-	w.tr.line(w.now, "%s call %d %v %s proposed=%d", n.name, c.id, c.kind, c.cmd.Name(), c.proposed)
+	c.srv = n.srv
+	c.gen = w.srv[c.srv].gen
+	if c.wait != nil {
+		c.want = asInt(c.wait.Args()[1])
+	}
+	what := ""
+	switch {
+	case c.undo:
+		what = " (undo)"
+	case c.wait != nil:
+		what = fmt.Sprintf(" +wait %d", c.want)
+	}
+	w.tr.line(w.now, "%s call %d %v %s%s to %s proposed=%d", n.name, c.id, c.kind, c.cmd.Name(), what,
+		w.srv[c.srv].name, c.proposed)
 	switch {
 	case w.draining || c.op != nil && c.op.orphan:
 		c.fate = errRequestLost // a dead process sends nothing
@@ -765,33 +844,47 @@ func (w *world) timeout() time.Duration { return between(w.net, w.p.TTL/20, w.p.
 // loses it and lets the client retry (the script runs again).
 func (w *world) deliver(c *call) {
 	n := w.nodes[c.node]
-	if c.conn != w.restarts {
+	if c.gen != w.srv[c.srv].gen {
 		c.fate = errConnReset
 		w.schedule(w.now, evReply, c.node, c)
 		return
 	}
 	w.execute(c)
+	// A WAIT that falls short blocks for its timeout.
+	var waited time.Duration
+	if c.wait != nil && c.acks < c.want {
+		waited = time.Duration(asInt(c.wait.Args()[2])) * time.Millisecond
+	}
 	if !w.lossRoll(n) {
-		w.schedule(w.now+w.delay(n), evReply, c.node, c)
+		w.schedule(w.now+waited+w.delay(n), evReply, c.node, c)
 		return
 	}
 	w.res.Faults.Loss++
 	if c.attempts < 3 && w.p.RetryP > 0 && w.net.Float64() < w.p.RetryP {
 		w.tr.line(w.now, "%s call %d reply lost: retried", n.name, c.id)
-		w.schedule(w.now+w.delay(n)+w.delay(n), evDeliver, c.node, c)
+		w.schedule(w.now+waited+w.delay(n)+w.delay(n), evDeliver, c.node, c)
+		return
+	}
+	if c.wait != nil && w.net.IntN(2) == 0 {
+		// The script's reply arrived; the connection broke during the WAIT.
+		c.waitLost = true
+		w.tr.line(w.now, "%s call %d WAIT reply lost", n.name, c.id)
+		w.schedule(w.now+waited+w.timeout(), evReply, c.node, c)
 		return
 	}
 	c.fate = errReplyLost
-	w.schedule(w.now+w.timeout(), evReply, c.node, c)
+	w.schedule(w.now+waited+w.timeout(), evReply, c.node, c)
 }
 
+// execute runs the call on the server its connection goes to, and the
+// WAIT pipelined after it, which the simulation answers (miniredis' own
+// always says 0).
 func (w *world) execute(c *call) {
 	w.syncRedis()
+	s := &w.srv[c.srv]
 	c.attempts++
 	c.cmd.SetErr(nil)
-	// go-redis sets the command's error from what the hook chain returns:
-	// set it here, since the hook returns cmd.Err().
-	err := c.next(c.ctx, c.cmd)
+	err := s.raw.Process(c.ctx, c.cmd)
 	c.cmd.SetErr(err)
 	cmd, ok := c.cmd.(*redis.Cmd)
 	if !ok {
@@ -802,10 +895,17 @@ func (w *world) execute(c *call) {
 	c.noScript = redis.HasErrorPrefix(c.err, "NOSCRIPT")
 	c.execSeq = w.execs
 	w.execs++
-	c.execEra = w.era
+	c.execEra = s.era
+	c.acks, c.waitLost = 0, false
+	c.cut = w.split != nil && c.srv == w.split.old
+	acks := ""
+	if c.wait != nil {
+		c.acks = w.acknowledge(c.srv)
+		acks = fmt.Sprintf(" acks %d/%d", c.acks, c.want)
+	}
 	w.res.Activity.Executions++
-	w.tr.line(w.now, "%s call %d exec %d era %d: %s", w.nodes[c.node].name, c.id, c.execSeq, c.execEra,
-		replyString(c.kind, c.val, c.err))
+	w.tr.line(w.now, "%s call %d exec %d era %d on %s%s: %s", w.nodes[c.node].name, c.id, c.execSeq, c.execEra,
+		s.name, acks, replyString(c.kind, c.val, c.err))
 }
 
 // replyString shows a reply without the random epoch in acquire replies.
@@ -813,8 +913,8 @@ func replyString(kind callKind, v any, err error) string {
 	if err != nil {
 		return "error " + err.Error()
 	}
-	if s, ok := v.([]any); ok && kind == callAcquire && len(s) == 7 {
-		return fmt.Sprintf("[%v %v %v %v <epoch> %v %v]", s[0], s[1], s[2], s[3], s[5], s[6])
+	if s, ok := v.([]any); ok && kind == callAcquire && len(s) == 8 {
+		return fmt.Sprintf("[%v %v %v %v <epoch> %v %v %v]", s[0], s[1], s[2], s[3], s[5], s[6], s[7])
 	}
 	return fmt.Sprint(v)
 }
@@ -827,7 +927,7 @@ func (w *world) reply(c *call) {
 		w.schedule(at, evReply, c.node, c)
 		return
 	}
-	if c.fate == nil && c.conn != w.restarts {
+	if c.fate == nil && c.gen != w.srv[c.srv].gen {
 		c.fate = errConnReset
 	}
 	if c.fate == nil && w.now < n.cutUntil {
@@ -843,16 +943,39 @@ func (w *world) answer(c *call) {
 	final := c.err
 	if c.fate != nil {
 		c.cmd.SetErr(c.fate)
+		if c.wait != nil {
+			c.wait.SetErr(c.fate)
+		}
 		final = c.fate
 	} else {
+		if wc, ok := c.wait.(*redis.Cmd); ok {
+			if c.waitLost {
+				wc.SetErr(errReplyLost)
+			} else {
+				wc.SetErr(nil)
+				wc.SetVal(c.acks)
+			}
+		}
 		w.observe(c)
 	}
 	w.inflight--
 	w.tr.line(w.now, "%s call %d answered: %v", w.nodes[c.node].name, c.id, final)
+	if o := c.op; o != nil {
+		switch {
+		case c.undo:
+			if c.fate == nil && c.noScript {
+				o.undos++ // go-redis sends the script with EVAL next
+			}
+		case w.syncUndo(c):
+			o.undos++
+		}
+	}
 	close(c.back)
 	if c.op != nil {
 		c.op.blocked = false
-		c.op.lastErr = final
+		if !c.undo {
+			c.op.lastErr = final
+		}
 		w.settle(c.op)
 		return
 	}
@@ -862,22 +985,62 @@ func (w *world) answer(c *call) {
 	w.settle(nil)
 }
 
+// syncUndo reports whether the acquire whose reply c hands over will undo
+// what it took before it returns (in its own goroutine, without the op's
+// context): the script ran but its WAIT failed, or fell short of the
+// replicas the script asked for, or Redis aborted the script midway.
+func (w *world) syncUndo(c *call) bool {
+	if c.kind != callAcquire || c.undo || c.fate != nil {
+		return false
+	}
+	if c.err != nil {
+		return !c.noScript && isRedisError(c.err) && !redis.HasErrorPrefix(c.err, "IDGEN ") &&
+			strings.Contains(c.err.Error(), "script")
+	}
+	if c.wait != nil && c.waitLost {
+		return true
+	}
+	s, ok := c.val.([]any)
+	return ok && len(s) == 8 && s[0] == int64(1) && asInt(s[7]) > c.acks
+}
+
 // observe notes what a reply that reaches its client grants: the checker
-// tracks fences from the replies, not from the lease.
+// tracks fences from the replies, not from the lease. A fence counts as
+// granted only when the WAIT sent with it got as many acknowledgements as
+// the script asked for: otherwise the lease must not use it.
 func (w *world) observe(c *call) {
 	o := c.op
-	if o == nil || o.orphan || c.err != nil {
+	if o == nil || o.orphan || c.err != nil || c.undo {
 		return
 	}
 	s, ok := c.val.([]any)
 	if !ok || len(s) < 2 || s[0] != int64(1) {
 		return
 	}
+	var need int64
+	switch {
+	case c.kind == callAcquire && len(s) == 8:
+		need = asInt(s[7])
+	case c.kind == callRenew && len(s) == 3:
+		need = asInt(s[2])
+	default:
+		return
+	}
+	short := c.waitLost || c.acks < need
+	switch {
+	case short && c.cut:
+		w.res.Activity.DeposedRefused++
+	case short:
+		w.res.Activity.ShortAcks++
+	case c.cut:
+		w.res.Activity.DeposedGranted++
+		w.tr.line(w.now, "%s call %d: %s, cut from its replica, granted a fence", o.node.name, c.id, w.srv[c.srv].name)
+	}
+	if short {
+		return
+	}
 	switch c.kind {
 	case callAcquire:
-		if len(s) != 7 {
-			return
-		}
 		f, err := strconv.ParseInt(fmt.Sprint(s[6]), 10, 64)
 		if err != nil {
 			return
@@ -900,21 +1063,27 @@ func (w *world) observe(c *call) {
 // plus Redis' clock offset.
 func (w *world) syncRedis() {
 	if dt := w.now - w.redisAt; dt > 0 {
+		m := w.master().m
 		for id := range int64(1) << w.p.Layout.WorkerBits {
-			if ttl := w.env.m.TTL(w.keys.lease(id)); ttl > 0 && ttl <= dt {
+			if ttl := m.TTL(w.keys.lease(id)); ttl > 0 && ttl <= dt {
 				w.res.Faults.Expiry++
 				w.tr.line(w.now, "w%d lease key expired", id)
 			}
 		}
-		w.env.m.FastForward(dt)
+		m.FastForward(dt)
+		if w.split != nil && w.split.old != w.cur {
+			w.srv[w.split.old].m.FastForward(dt) // the old master runs on
+		}
 		w.redisAt = w.now
 	}
-	w.env.m.SetTime(simBase.Add(w.now + w.redisOff))
+	for i := range w.srv {
+		w.srv[i].m.SetTime(simBase.Add(w.now + w.srv[i].off))
+	}
 }
 
-// hwm is the worker's high-water mark in Redis, -1 if none.
+// hwm is the worker's high-water mark in the master, -1 if none.
 func (w *world) hwm(id int64) int64 {
-	v := w.env.m.HGet(w.keys.hwm, strconv.FormatInt(id, 10))
+	v := w.master().m.HGet(w.keys.hwm, strconv.FormatInt(id, 10))
 	if v == "" {
 		return -1
 	}
@@ -927,9 +1096,10 @@ func (w *world) hwm(id int64) int64 {
 
 // --- faults ---
 
-func (w *world) fault(f Fault) {
+func (w *world) fault(f Fault, idx, phase int) {
 	n := w.nodes[f.Node]
-	m := w.env.m
+	ms := w.master()
+	m := ms.m
 	w.syncRedis()
 	detail := ""
 	switch f.Kind {
@@ -949,25 +1119,32 @@ func (w *world) fault(f Fault) {
 		}
 		w.res.Faults.Stall++
 	case FaultRestart:
-		m.FlushAll()
-		w.scriptFlush()
-		w.restarts++
-		w.era++
-		w.redisOff = f.Delta
-		if w.opt.Knob == KnobRedisClockBack {
-			w.redisOff -= w.p.Window + 2*w.p.MaxSkew
+		t := w.restartTarget(f)
+		if t == nil {
+			detail = "skipped: the master is cut off from its replica (see restartTarget)"
+			break
 		}
+		detail = "on " + t.name
+		t.m.FlushAll()
+		w.dropConnections(t)
+		w.serverChange(t, false, nil)
+		w.newEra(t)
+		t.off = f.Clock
+		if w.opt.Knob == KnobRedisClockBack {
+			t.off -= w.p.Window + 2*w.p.MaxSkew
+		}
+		w.restarted(t)
 		w.res.Faults.DataLoss++
 	case FaultFlushAll:
 		m.FlushAll()
-		w.era++
+		w.newEra(ms)
 		w.res.Faults.DataLoss++
 	case FaultKeyLoss:
 		key := []string{w.keys.epoch, w.keys.meta, w.keys.hwm}[f.Variant]
 		detail = key
 		m.Del(key)
 		if key == w.keys.hwm {
-			w.era++
+			w.newEra(ms)
 			w.res.Faults.DataLoss++
 		} else {
 			w.res.Faults.KeyLoss++
@@ -981,12 +1158,26 @@ func (w *world) fault(f Fault) {
 	case FaultScriptFlush:
 		w.scriptFlush()
 		w.res.Faults.ScriptFlush++
+	case FaultRollback:
+		detail = w.rollback(f, idx)
+		w.res.Faults.Rollback++
+	case FaultPromote:
+		if w.split != nil {
+			// One failover at a time: a second promotion while one is in
+			// progress would be two masters promoted by one Sentinel quorum.
+			detail = "skipped: a split brain is in progress"
+			break
+		}
+		detail = w.rollback(f, idx)
+		w.res.Faults.Promote++
+	case FaultSplitBrain:
+		detail = fmt.Sprintf("phase %d: %s", phase, w.splitBrain(f, idx, phase))
 	}
-	w.tr.line(w.now, "fault %v %s era=%d", f, detail, w.era)
+	w.tr.line(w.now, "fault %v %s era=%d", f, detail, w.era())
 }
 
 func (w *world) scriptFlush() {
-	if err := w.env.admin.ScriptFlush(context.Background()).Err(); err != nil {
+	if err := w.master().raw.ScriptFlush(context.Background()).Err(); err != nil {
 		w.fail("SCRIPT FLUSH: %v", err)
 	}
 }
@@ -994,7 +1185,7 @@ func (w *world) scriptFlush() {
 // theft tampers with a lease key, as a misbehaving client would: a held
 // one if there is one.
 func (w *world) theft(f Fault) string {
-	m := w.env.m
+	m := w.master().m
 	workers := int64(1) << w.p.Layout.WorkerBits
 	var held []int64
 	for id := range workers {
