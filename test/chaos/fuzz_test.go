@@ -50,3 +50,22 @@ func FuzzCheckFile(f *testing.F) {
 		_, _ = chaos.Check([]string{p})
 	})
 }
+
+// FuzzAOFBoundary: the AOF cutter's RESP reader never panics and never
+// returns an offset past the limit or a command longer than its input.
+func FuzzAOFBoundary(f *testing.F) {
+	f.Add([]byte("*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\nb\r\n*1\r\n$4\r\nEXEC\r\n"), 40)
+	f.Add([]byte("*1\r\n$99999999999999999999\r\nx\r\n"), 10)
+	f.Add([]byte("*9223372036854775807\r\n$9223372036854775807\r\n"), 30)
+	f.Fuzz(func(t *testing.T, b []byte, limit int) {
+		if limit < 0 || limit > len(b) {
+			limit = len(b)
+		}
+		if off := aofBoundary(b, limit); off < 0 || off > limit {
+			t.Fatalf("aofBoundary(%q, %d) = %d", b, limit, off)
+		}
+		if _, n, ok := respCommand(b); ok && (n <= 0 || n > len(b)) {
+			t.Fatalf("respCommand(%q) length %d", b, n)
+		}
+	})
+}

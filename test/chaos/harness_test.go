@@ -96,6 +96,9 @@ type harness struct {
 	samples map[string]map[string][]time.Duration
 	counts  map[string]map[string]int
 	kills   int // workers killed by node-kill, to name their successors
+	// timing, when set, replaces the workers' -ttl, -window and -max-skew
+	// flags (the rollback scenarios run with the library's defaults).
+	timing []string
 }
 
 // sample records a duration observed after a fault of kind.
@@ -221,17 +224,18 @@ func (h *harness) fault(kind string) {
 
 // proc is one worker process.
 type proc struct {
-	name   string
-	file   string
-	proxy  *redistest.Proxy // nil when the node talks to Redis directly
-	probe  *redis.Client    // a client through proxy
-	offset time.Duration
-	cmd    *exec.Cmd
-	done   chan struct{}
-	err    error // exit status, after done
-	paused bool
-	killed bool     // ended with SIGKILL by a fault: its file may end mid-record
-	extra  []string // the worker's extra arguments, to restart it
+	name    string
+	file    string
+	proxy   *redistest.Proxy // nil when the node talks to Redis directly
+	probe   *redis.Client    // a client through proxy
+	offset  time.Duration
+	cmd     *exec.Cmd
+	done    chan struct{}
+	err     error // exit status, after done
+	paused  bool
+	killed  bool     // ended with SIGKILL by a fault: its file may end mid-record
+	stopped bool     // ended with SIGTERM by the scenario (stopProc)
+	extra   []string // the worker's extra arguments, to restart it
 }
 
 func (p *proc) status() string { return strings.TrimSuffix(p.file, ".ids") + ".status" }
@@ -258,12 +262,16 @@ func (h *harness) startProc(name string, proxy *redistest.Proxy, offset time.Dur
 	if proxy != nil {
 		p.probe = h.probe(proxy.Addr)
 	}
+	timing := h.timing
+	if timing == nil {
+		timing = []string{"-ttl", ttl.String(), "-window", window.String(), "-max-skew", maxSkew.String()}
+	}
 	args := []string{
 		"-out", p.file, "-name", name, "-namespace", h.ns,
-		"-ttl", ttl.String(), "-window", window.String(), "-max-skew", maxSkew.String(),
 		"-clock-offset", offset.String(), "-pace", flagPace.String(), "-log", "warn",
 		"-status", p.status(),
 	}
+	args = append(args, timing...)
 	args = append(args, extra...)
 	stderr, err := os.Create(filepath.Join(h.dir, name+".log"))
 	if err != nil {
@@ -302,7 +310,7 @@ func (p *proc) resume() { p.signal(syscall.SIGCONT); p.paused = false }
 func (h *harness) checkAlive() {
 	h.t.Helper()
 	for _, p := range h.procs {
-		if p.killed {
+		if p.killed || p.stopped {
 			continue
 		}
 		select {
@@ -321,6 +329,24 @@ func (p *proc) logTail() string {
 // killAll is the cleanup of last resort: nothing outlives the test.
 func (h *harness) killAll() {
 	for _, p := range h.procs {
+		p.signal(syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// stopProc ends one worker with SIGTERM (it releases its worker ID) and
+// checks that it exited 0 within a bound.
+func (h *harness) stopProc(p *proc) {
+	h.t.Helper()
+	p.stopped = true
+	p.signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		if p.err != nil {
+			h.t.Errorf("worker %s exited with %v after SIGTERM; its log:\n%s", p.name, p.err, p.logTail())
+		}
+	case <-time.After(30 * time.Second):
+		h.t.Errorf("worker %s did not exit within 30s of SIGTERM", p.name)
 		p.signal(syscall.SIGKILL)
 		<-p.done
 	}

@@ -218,7 +218,8 @@ func runEviction(t *testing.T, policy string, d time.Duration) {
 	srv := redistest.Start(t, redistest.Config{Args: []string{"--maxmemory", "3mb", "--maxmemory-policy", policy}})
 	admin := srv.Client(t)
 	for i := range smallProcs {
-		h.startProc(fmt.Sprintf("e%02d", i), nil, 0, "-addr", srv.Addr, "-worker-bits", "2")
+		// New refuses an allkeys-* policy unless told to allow it.
+		h.startProc(fmt.Sprintf("e%02d", i), nil, 0, "-addr", srv.Addr, "-worker-bits", "2", "-allow-eviction")
 	}
 	h.waitIssuing(admin, smallWorkers, 30*time.Second)
 	h.fault("eviction")

@@ -48,6 +48,7 @@ type config struct {
 	opTimeout          time.Duration
 	replicaTimeout     time.Duration
 	minReplicas        int
+	allowEviction      bool
 	maxSkew            time.Duration
 	clockInterval      time.Duration
 	clockOffset        time.Duration
@@ -78,7 +79,8 @@ func main() {
 	flag.DurationVar(&c.renew, "renew", 0, "renew interval (0: TTL/3)")
 	flag.DurationVar(&c.opTimeout, "op-timeout", 0, "timeout of each lease round trip (0: the library's default)")
 	flag.DurationVar(&c.replicaTimeout, "replica-timeout", 0, "WAIT timeout (0: the library's default)")
-	flag.IntVar(&c.minReplicas, "min-replicas", 0, "replicas that must acknowledge every acquire and renewal")
+	flag.IntVar(&c.minReplicas, "min-replicas", 0, "replicas that must acknowledge every acquire and renewal (0: as many as the master has had; -1: none)")
+	flag.BoolVar(&c.allowEviction, "allow-eviction", false, "run on a Redis with an allkeys-* maxmemory-policy (Options.AllowEviction)")
 	flag.DurationVar(&c.maxSkew, "max-skew", 0, "largest accepted clock offset against Redis (0: the library's default, 1s)")
 	flag.DurationVar(&c.clockInterval, "clock-interval", 2*time.Second, "period of the clock guard's checks")
 	flag.DurationVar(&c.clockOffset, "clock-offset", 0, "offset added to this node's wall clock, e.g. 1s or -1s")
@@ -220,6 +222,7 @@ func run(c config) error {
 		Window:             c.window,
 		RenewInterval:      c.renew,
 		MinReplicas:        c.minReplicas,
+		AllowEviction:      c.allowEviction,
 		ReplicaTimeout:     c.replicaTimeout,
 		OpTimeout:          c.opTimeout,
 		MaxSkew:            c.maxSkew,
