@@ -119,8 +119,9 @@ func TestExpiredLeaseTakeoverDisjoint(t *testing.T) {
 	cb := srv.Client(t)
 	o := testOpts("takeover", oneWorker)
 	// A TTL long enough that a stall of the loaded -race suite does not
-	// lose A's lease before the test blocks its renewals.
-	o.TTL = 2 * time.Second
+	// lose A's lease before the test blocks its renewals (2 s was not: a
+	// clean-clone run lost it, Renewals 2, before the block).
+	o.TTL = 4 * time.Second
 	o.Window = 2 * o.TTL // A keeps issuing up to a TTL after its key is gone
 	a := mustAcquire(t, ca, o)
 	ga := newFakeGen(a)
@@ -140,7 +141,7 @@ func TestExpiredLeaseTakeoverDisjoint(t *testing.T) {
 	hook.block.Store(true) // renewals fail from now on; the key will expire
 	blockedAt := time.Now()
 	// A renewal that passed the hook just before the block may still land.
-	eventually(t, 5*time.Second, func() bool { st = a.Stats(); return st.ConsecutiveFailures > 0 }, "renewals not blocked: %+v", &st)
+	eventually(t, 5*time.Second, func() bool { st = a.Stats(); return st.ConsecutiveFailures > 0 }, "renewals not blocked: %+v, lease error %v", &st, a.Err())
 	fenceA := a.Fence()
 	lastRenew := a.Stats().LastRenew
 	b := acquireWhenFree(t, cb, o, 3*o.TTL)
