@@ -6,35 +6,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/snowlease/idgen/internal/miniserver"
+	"github.com/snowlease/idgen/internal/redistest"
 )
 
-// Quick checks of the scripts' logic on miniredis. The behaviour that
-// depends on real time, restarts and replication is tested on real servers.
+// Checks of the scripts' logic, each on its own redis-server.
 
-func miniClient(t *testing.T) (*miniredis.Miniredis, *redis.Client) {
+func scriptServer(t *testing.T) *redis.Client {
 	t.Helper()
-	m, _, c := miniServer(t)
-	return m, c
-}
-
-// miniServer is miniClient with the server identity INFO shows, which the
-// test can move (a restart, a promotion).
-func miniServer(t *testing.T) (*miniredis.Miniredis, *miniserver.Identity, *redis.Client) {
-	t.Helper()
-	m := miniredis.RunT(t)
-	id := miniserver.Install(m)
-	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	t.Cleanup(func() { _ = c.Close() })
-	return m, id, c
+	return redistest.Start(t, redistest.Config{}).Client(t)
 }
 
 func TestScriptPrefersLowestHWM(t *testing.T) {
 	t.Parallel()
-	_, c := miniClient(t)
+	c := scriptServer(t)
 	ctx := context.Background()
 	o := testOpts("low", layout64)
 	o.TTL = time.Minute // no renewal during the test
@@ -59,7 +45,7 @@ func TestScriptPrefersLowestHWM(t *testing.T) {
 
 func TestScriptAcquireIsIdempotentPerToken(t *testing.T) {
 	t.Parallel()
-	_, c := miniClient(t)
+	c := scriptServer(t)
 	o, err := testOpts("idem", layout64).resolve()
 	noErr(t, err)
 	l := &Lease{opts: o, keys: newKeySet("idem"), run: runner{client: c}, anchor: newClockAnchor(o.Clock),
@@ -91,7 +77,8 @@ func TestScriptAcquireIsIdempotentPerToken(t *testing.T) {
 
 func TestScriptRenewOutcomes(t *testing.T) {
 	t.Parallel()
-	_, id, c := miniServer(t)
+	srv := redistest.Start(t, redistest.Config{Persist: true})
+	c := srv.Client(t)
 	ctx := context.Background()
 	o := testOpts("renew", layout64)
 	o.TTL = time.Minute
@@ -141,24 +128,42 @@ func TestScriptRenewOutcomes(t *testing.T) {
 	equalSlice(t, renew(f+20), []any{int64(0), "epoch-missing"}, "renew")
 	noErr(t, c.Set(ctx, k.epoch, l.epoch, 0).Err())
 
-	// The replicas the server has are remembered in the namespace and asked
-	// for; a count that falls is still asked for.
-	id.SetReplicas(2)
-	equalSlice(t, renew(f+1), []any{int64(1), f + 1, int64(2)}, "renew with 2 replicas")
-	id.SetReplicas(1)
-	equalSlice(t, renew(f+1), []any{int64(1), f + 1, int64(2)}, "renew after a replica left")
-	equal(t, c.HGet(ctx, k.meta, "replicas").Val(), "2", "remembered replicas")
-	noErr(t, ForgetReplicas(ctx, c, "renew", 1))
-	equalSlice(t, renew(f+1), []any{int64(1), f + 1, int64(1)}, "renew after ForgetReplicas")
-
-	// Another server (a restart, a promotion) or no meta hash: lost.
-	id.Restart()
-	equalSlice(t, renew(f+20), []any{int64(0), "server-changed"}, "renew")
-	id.Promote()
+	// Another server (a restart; the data persisted) or no meta hash: lost.
+	srv.Restart()
 	equalSlice(t, renew(f+20), []any{int64(0), "server-changed"}, "renew")
 	noErr(t, c.Del(ctx, k.meta).Err())
 	equalSlice(t, renew(f+20), []any{int64(0), "meta-missing"}, "renew")
 	equal(t, hwmOf(t, c, "renew", l.WorkerID()), f+10, "a lost lease writes nothing")
+}
+
+// The replicas the master has are remembered in the namespace and asked
+// for; a count that falls is still asked for, until ForgetReplicas.
+func TestScriptRenewRemembersReplicas(t *testing.T) {
+	t.Parallel()
+	master, replicas := redistest.StartReplicated(t, redistest.Config{}, 2)
+	redistest.WaitSynced(t, master, replicas...)
+	c := master.Client(t)
+	ctx := context.Background()
+	o := testOpts("reps", layout64)
+	o.TTL = time.Minute
+	o.RenewInterval = ManualRenewal
+	o.ReplicaTimeout = time.Second
+	l := acquireReplicated(t, c, o)
+	k := newKeySet("reps")
+	renew := func() []any {
+		v, err := renewScript.Run(ctx, c, []string{k.epoch, k.hwm, k.lease(l.WorkerID()), k.meta}, l.token, l.epoch, 60000,
+			l.WorkerID(), l.Fence(), o.Layout.Epoch.UnixMilli(), o.Layout.TimeUnit.Milliseconds(), l.window, 0).Slice()
+		noErr(t, err)
+		return v
+	}
+	equal(t, renew()[2], any(int64(2)), "replicas asked for with 2 connected")
+	replicas[1].Kill()
+	eventually(t, 10*time.Second, func() bool { return master.Info(t, "replication")["connected_slaves"] == "1" },
+		"the master still counts the killed replica")
+	equal(t, renew()[2], any(int64(2)), "replicas asked for after one left")
+	equal(t, c.HGet(ctx, k.meta, "replicas").Val(), "2", "remembered replicas")
+	noErr(t, ForgetReplicas(ctx, c, "reps", 1))
+	equal(t, renew()[2], any(int64(1)), "replicas asked for after ForgetReplicas")
 }
 
 // An acquire on another server incarnation than the one the namespace was
@@ -167,61 +172,68 @@ func TestScriptRenewOutcomes(t *testing.T) {
 // promoted server forgets the replicas the old master had.
 func TestScriptAcquireAfterServerChange(t *testing.T) {
 	t.Parallel()
-	_, id, c := miniServer(t)
+	master := redistest.Start(t, redistest.Config{Persist: true})
+	c := master.Client(t)
 	ctx := context.Background()
 	o := testOpts("moved", layout64)
 	o.RenewInterval = ManualRenewal // renewals are the test's
-	id.SetReplicas(1)
-	o.MinReplicas = NoReplicaWait // miniredis has no replica to answer WAIT
 	a := mustAcquire(t, c, o)
 	k := newKeySet("moved")
 	waitPast(layout64, a.StartAfter())
-	equal(t, c.HGet(ctx, k.meta, "replicas").Val(), "", "NoReplicaWait records no replicas")
-
-	o.MinReplicas = 0
-	id.SetReplicas(0)
 	b := mustAcquire(t, c, o)
 	equal(t, b.epoch, a.epoch, "same server: same epoch")
 	check(t, b.StartAfter() < redisTick(t, c, layout64), "same server: no quarantine, starts after %d", b.StartAfter())
 	server := c.HGet(ctx, k.meta, "server").Val()
 
-	for _, move := range []func(){id.Restart, id.Promote} {
-		move()
+	moved := func(srv *redistest.Server, c *redis.Client, what string) {
+		t.Helper()
 		before := redisTick(t, c, layout64)
 		x := mustAcquire(t, c, o)
 		q := before + layout64.Ticks(o.Window) + layout64.Ticks(o.MaxSkew)
-		check(t, x.StartAfter() >= q, "after a server change: start %d, below the quarantine %d", x.StartAfter(), q)
-		check(t, x.epoch != b.epoch, "after a server change the epoch must change")
+		check(t, x.StartAfter() >= q, "after %s: start %d, below the quarantine %d", what, x.StartAfter(), q)
+		check(t, x.epoch != b.epoch, "after %s the epoch must change", what)
 		errIs(t, a.Renew(ctx), ErrLeaseLost)
 		next := c.HGet(ctx, k.meta, "server").Val()
-		check(t, next != server && next == id.RunID()+":"+strings.Split(next, ":")[1], "server not stamped: %q", next)
+		want := srv.Info(t, "server")["run_id"] + ":" + srv.Info(t, "replication")["master_replid"]
+		check(t, next != server && next == want, "%s: server stamped %q, want %q", what, next, want)
 		server = next
 		b = x
 	}
+	master.Restart()
+	moved(master, c, "a restart")
+
+	// A replica of it, promoted: another incarnation that has the data.
+	replica := redistest.Start(t, redistest.Config{ReplicaOf: master.Addr})
+	redistest.WaitSynced(t, master, replica)
+	rc := replica.Client(t)
+	noErr(t, rc.Do(ctx, "REPLICAOF", "NO", "ONE").Err())
+	o.MinReplicas = NoReplicaWait // the old master would otherwise be remembered as this one's replica count
+	moved(replica, rc, "a promotion")
 }
 
 // A Redis that may evict any key is refused unless allowed; volatile-*
 // policies (only keys with a TTL, the lease keys) are fine.
 func TestScriptEvictionPolicy(t *testing.T) {
 	t.Parallel()
-	_, id, c := miniServer(t)
+	c := scriptServer(t)
+	ctx := context.Background()
 	o := testOpts("evict", layout64)
 	o.TTL = time.Minute
-	id.SetPolicy("allkeys-lru")
-	_, err := Acquire(context.Background(), c, o)
+	noErr(t, c.ConfigSet(ctx, "maxmemory-policy", "allkeys-lru").Err())
+	_, err := Acquire(ctx, c, o)
 	errIs(t, err, ErrEvictionPolicy)
 	check(t, strings.Contains(err.Error(), "allkeys-lru") && strings.Contains(err.Error(), "noeviction"), "message: %v", err)
-	equal(t, c.Exists(context.Background(), "{evict}:meta", "{evict}:epoch").Val(), int64(0), "keys left by a refused acquire")
+	equal(t, c.Exists(ctx, "{evict}:meta", "{evict}:epoch").Val(), int64(0), "keys left by a refused acquire")
 	o.AllowEviction = true
 	mustAcquire(t, c, o)
 	o.AllowEviction = false
-	id.SetPolicy("volatile-lru")
+	noErr(t, c.ConfigSet(ctx, "maxmemory-policy", "volatile-lru").Err())
 	mustAcquire(t, c, o)
 }
 
 func TestScriptLayoutMismatch(t *testing.T) {
 	t.Parallel()
-	_, c := miniClient(t)
+	c := scriptServer(t)
 	mustAcquire(t, c, testOpts("lay", layout64))
 	_, err := Acquire(context.Background(), c, testOpts("lay", twoWorkers))
 	errIs(t, err, ErrLayoutMismatch)
