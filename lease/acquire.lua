@@ -69,7 +69,7 @@ local nowTick = math.floor((nowMs - tonumber(ARGV[12])) / tonumber(ARGV[13]))
 local fence = math.min(tonumber(ARGV[8]), nowTick + tonumber(ARGV[15]))
 local fenceStr = string.format('%d', fence)
 
-local incarnation, promoted, connected = server()
+local incarnation, replid2, connected = server()
 
 if ARGV[17] ~= '1' then
   local policy = string.match(redis.call('INFO', 'memory'), 'maxmemory_policy:([%w%-]+)')
@@ -86,7 +86,12 @@ end
 -- unless the server changed: then the keys themselves may be stale.
 local epoch = redis.call('GET', KEYS[2])
 local quarantine = tonumber(redis.call('HGET', KEYS[1], 'quarantine') or '0') or 0
-local moved = epoch and redis.call('HGET', KEYS[1], 'server') ~= incarnation
+local stamped = redis.call('HGET', KEYS[1], 'server')
+local moved = epoch and stamped ~= incarnation
+-- A promoted replica of the master that stamped the namespace is a new
+-- history: it starts over from the replicas it has (below). Any other
+-- change (a restart, a lost meta hash) keeps the remembered count.
+local promoted = moved and succeeded(stamped, replid2)
 local newEpoch = not epoch or moved
 if newEpoch then
   epoch = ARGV[7]
@@ -100,13 +105,14 @@ end
 -- Replicas to wait for: every replica this namespace's server has had
 -- (remembered, so that a master cut off from its replicas cannot go on
 -- granting fences a promoted replica never saw), at least ARGV[16]. A
--- promoted replica is a new history: it starts over from the replicas it
--- has now, so that a failover does not stop the namespace for good.
+-- replica promoted in place of the master that stamped the namespace is a
+-- new history: it starts over from the replicas it has now, so that a
+-- failover does not stop the namespace for good.
 local floor = tonumber(ARGV[16])
 local replicas = 0
 if floor >= 0 then
-  local known = tonumber(redis.call('HGET', KEYS[1], 'replicas') or '0') or 0
-  if moved and promoted then
+  local known = remembered(KEYS[1], KEYS[3])
+  if promoted then
     known = 0
   end
   replicas = math.max(known, connected, floor)
@@ -115,8 +121,8 @@ if floor >= 0 then
   -- shorter the window in which a cut-off master could forget it (see
   -- docs/design.md, rule 8). The only write of a refused acquire; it never
   -- lowers the count.
-  if connected > known and not (moved and promoted) then
-    redis.call('HSET', KEYS[1], 'replicas', connected)
+  if connected > known and not promoted then
+    remember(KEYS[1], KEYS[3], connected)
   end
 end
 
@@ -137,7 +143,7 @@ local function stamp()
     redis.call('HSET', KEYS[1], 'epoch', epoch, 'server', incarnation)
   end
   if floor >= 0 then
-    redis.call('HSET', KEYS[1], 'replicas', replicas)
+    remember(KEYS[1], KEYS[3], replicas)
   end
 end
 

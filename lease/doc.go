@@ -66,7 +66,7 @@
 // on Redis Cluster and every key a script touches is passed in KEYS:
 //
 //	{ns}:lease:<id>  string with TTL: "<token>|<host>|<pid>|<startUnixMs>|<startAfter>"
-//	{ns}:hwm         hash, no TTL: worker ID -> high-water mark (tick); _epoch -> epoch
+//	{ns}:hwm         hash, no TTL: worker ID -> high-water mark (tick); _epoch -> epoch; _replicas
 //	{ns}:meta        hash, no TTL: layout fingerprint, worker count, quarantine tick, epoch
 //	{ns}:epoch       string, no TTL: random dataset epoch
 //

@@ -7,7 +7,7 @@ import "strconv"
 // may touch any of them.
 //
 //	{ns}:lease:<id>  string, PX TTL: "<token>|<host>|<pid>|<startUnixMs>|<startAfter>"
-//	{ns}:hwm         hash, no TTL:  worker id -> highest tick its holders may have issued; _epoch
+//	{ns}:hwm         hash, no TTL:  worker id -> highest tick its holders may have issued; _epoch, _replicas
 //	{ns}:meta        hash, no TTL:  layout (fingerprint), workers, quarantine (tick), epoch
 //	{ns}:epoch       string, no TTL: random dataset epoch; gone = Redis lost its data
 //

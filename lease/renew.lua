@@ -38,11 +38,8 @@ local mt = kind(KEYS[4])
 -- A replica seen for the first time is remembered at once, even by a
 -- renewal that finds its lease lost (see acquire.lua).
 local floor = tonumber(ARGV[9])
-if floor >= 0 and connected > 0 and (mt == 'none' or mt == 'hash') then
-  local known = tonumber(redis.call('HGET', KEYS[4], 'replicas') or '0') or 0
-  if connected > known then
-    redis.call('HSET', KEYS[4], 'replicas', connected)
-  end
+if floor >= 0 and connected > 0 and connected > remembered(KEYS[4], KEYS[2]) then
+  remember(KEYS[4], KEYS[2], connected)
 end
 
 local et = kind(KEYS[1])
@@ -74,10 +71,10 @@ local fence = math.min(tonumber(ARGV[5]), cap)
 -- Every replica the server has had, remembered (see acquire.lua).
 local replicas = 0
 if floor >= 0 then
-  local known = tonumber(redis.call('HGET', KEYS[4], 'replicas') or '0') or 0
+  local known = remembered(KEYS[4], KEYS[2])
   replicas = math.max(known, connected, floor)
   if replicas > known then
-    redis.call('HSET', KEYS[4], 'replicas', replicas)
+    remember(KEYS[4], KEYS[2], replicas)
   end
 end
 

@@ -27,8 +27,13 @@ func ForgetReplicas(ctx context.Context, client redis.UniversalClient, namespace
 		return optErr("replicas", n, "0 to %d", maxReplicas)
 	}
 	k := newKeySet(namespace)
-	_, err := bounded(ctx, func(ctx context.Context) (int64, error) {
-		return client.HSet(ctx, k.meta, "replicas", n).Result()
+	// Both copies (see server.lua), in one transaction on the slot's node.
+	_, err := bounded(ctx, func(ctx context.Context) ([]redis.Cmder, error) {
+		return client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.HSet(ctx, k.meta, "replicas", n)
+			p.HSet(ctx, k.hwm, "_replicas", n)
+			return nil
+		})
 	}, nil)
 	return mapErr("forget replicas", err)
 }

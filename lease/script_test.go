@@ -211,6 +211,49 @@ func TestScriptAcquireAfterServerChange(t *testing.T) {
 	moved(replica, rc, "a promotion")
 }
 
+// master_replid2 stays set for a promoted master's whole life: only a
+// server that took over from the master that stamped the namespace starts
+// over with its replica count. A master promoted long ago that loses its
+// meta hash keeps the count from the hwm hash's copy.
+func TestScriptLongPromotedMasterKeepsReplicas(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	old := redistest.Start(t, redistest.Config{})
+	promoted := redistest.Start(t, redistest.Config{ReplicaOf: old.Addr})
+	redistest.WaitSynced(t, old, promoted)
+	o := testOpts("longp", layout64)
+	o.TTL = time.Minute
+	o.RenewInterval = ManualRenewal
+	o.ReplicaTimeout = time.Second
+	acquireReplicated(t, old.Client(t), o) // stamps the namespace on the old master, 1 replica remembered
+	pc := promoted.Client(t)
+	redistest.WaitSynced(t, old, promoted)
+	noErr(t, pc.Do(ctx, "REPLICAOF", "NO", "ONE").Err())
+	old.Kill()
+	k := newKeySet("longp")
+	equal(t, pc.HGet(ctx, k.meta, "replicas").Val(), "1", "the old master's count, replicated")
+
+	// The first acquire on the promoted server starts over: no replica.
+	mustAcquire(t, pc, o)
+	equal(t, pc.HGet(ctx, k.meta, "replicas").Val(), "0", "a promoted replica starts over")
+
+	// It gets a replica of its own; the namespace remembers it.
+	r2 := redistest.Start(t, redistest.Config{ReplicaOf: promoted.Addr})
+	redistest.WaitSynced(t, promoted, r2)
+	acquireReplicated(t, pc, o)
+	equal(t, pc.HGet(ctx, k.hwm, "_replicas").Val(), "1", "the copy in the hwm hash")
+
+	// The meta hash is lost (a DEL). The server still shows master_replid2,
+	// but it did not take over from the master that stamped this data (it
+	// stamped it itself): the count stays 1.
+	noErr(t, pc.Del(ctx, k.meta).Err())
+	r2.Kill()
+	eventually(t, 10*time.Second, func() bool { return promoted.Info(t, "replication")["connected_slaves"] == "0" },
+		"the promoted master still counts its replica")
+	_, err := Acquire(ctx, pc, o)
+	errIs(t, err, ErrReplication) // waits for the remembered replica, which is gone: fail closed
+}
+
 // A Redis that may evict any key is refused unless allowed; volatile-*
 // policies (only keys with a TTL, the lease keys) are fine.
 func TestScriptEvictionPolicy(t *testing.T) {

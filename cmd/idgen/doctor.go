@@ -268,8 +268,11 @@ func (d *doctor) checkReplication(ctx context.Context, n node) (level, string) {
 		return pass, "no replicas; MinReplicas -1 never waits"
 	}
 	remembered := 0
-	if v, err := n.c.HGet(ctx, namespaceKeys(d.ns).meta, "replicas").Result(); err == nil {
-		remembered, _ = strconv.Atoi(v)
+	for _, k := range [][2]string{{namespaceKeys(d.ns).meta, "replicas"}, {namespaceKeys(d.ns).hwm, "_replicas"}} {
+		if v, err := n.c.HGet(ctx, k[0], k[1]).Result(); err == nil {
+			c, _ := strconv.Atoi(v)
+			remembered = max(remembered, c)
+		}
 	}
 	want := max(replicas, remembered, d.minReplicas)
 	if replicas < want {

@@ -64,11 +64,15 @@ func replicaCounts(ctx context.Context, client redis.UniversalClient, ns string)
 			return 0, 0, err
 		}
 	}
-	v, err := node.HGet(ctx, meta, "replicas").Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return 0, 0, err
+	// The larger of the two copies, as the scripts read it.
+	for _, k := range [][2]string{{meta, "replicas"}, {namespaceKeys(ns).hwm, "_replicas"}} {
+		v, err := node.HGet(ctx, k[0], k[1]).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return 0, 0, err
+		}
+		n, _ := strconv.Atoi(v)
+		remembered = max(remembered, n)
 	}
-	remembered, _ = strconv.Atoi(v)
 	info, err := node.Info(ctx, "replication").Result()
 	if err != nil {
 		return 0, 0, err

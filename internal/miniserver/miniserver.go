@@ -128,11 +128,15 @@ func (id *Identity) Incarnation() string {
 	return id.run + ":" + id.replid
 }
 
-// Promoted reports whether master_replid2 is set (a promoted replica).
-func (id *Identity) Promoted() bool {
+// ReplID2 is master_replid2: the replication ID of the master this server
+// replicated before it was promoted, or "" if none.
+func (id *Identity) ReplID2() string {
 	id.mu.Lock()
 	defer id.mu.Unlock()
-	return id.replid2 != zeroID
+	if id.replid2 == zeroID {
+		return ""
+	}
+	return id.replid2
 }
 
 // RunID is the current run_id.

@@ -110,6 +110,12 @@ func (e *Env) reset() error {
 	for _, s := range e.srv {
 		s.m.FlushAll()
 		s.m.SetTime(simBase)
+		// A fresh identity: the last schedule may have left this server
+		// promoted or following the other, which a schedule's first
+		// faults would otherwise see (a seed must replay the same on any
+		// Env, whatever ran on it before).
+		s.id.Restart()
+		s.id.SetPolicy("noeviction")
 		s.id.SetReplicas(0)
 		if err := s.raw.ScriptFlush(context.Background()).Err(); err != nil {
 			return err

@@ -289,13 +289,17 @@ func (w *world) rollback(f Fault, idx int) string {
 }
 
 // rememberedReplicas is the replica count s's scripts would ask for from
-// the namespace's memory alone: the meta hash's count, unless it was
-// stamped by another incarnation and s is a promoted replica (which starts
-// over, see acquire.lua).
+// the namespace's memory alone: the larger of the meta and hwm hashes'
+// copies, unless s is a replica promoted in place of the master that
+// stamped it (which starts over, see acquire.lua).
 func (w *world) rememberedReplicas(s *srvState) int {
 	n, _ := strconv.Atoi(s.m.HGet(w.keys.meta, "replicas"))
-	if s.m.HGet(w.keys.meta, "server") != s.id.Incarnation() && s.id.Promoted() {
-		return 0
+	if h, _ := strconv.Atoi(s.m.HGet(w.keys.hwm, "_replicas")); h > n {
+		n = h
+	}
+	stamped := s.m.HGet(w.keys.meta, "server")
+	if _, replid, ok := strings.Cut(stamped, ":"); ok && stamped != s.id.Incarnation() && replid == s.id.ReplID2() {
+		return 0 // a replica promoted in place of the master that stamped it
 	}
 	return n
 }
