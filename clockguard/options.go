@@ -203,4 +203,3 @@ func (o Options) resolvable(e Estimate) error {
 func isZeroLayout(l snowflake.Layout) bool {
 	return l.Epoch.IsZero() && l.TimeUnit == 0 && l.TimeBits == 0 && l.WorkerBits == 0 && l.SequenceBits == 0
 }
-
