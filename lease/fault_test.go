@@ -2,6 +2,7 @@ package lease
 
 import (
 	"context"
+	"os"
 	"errors"
 	"strings"
 	"sync"
@@ -95,28 +96,34 @@ func (p *replicaProbe) checked() int {
 func (p *replicaProbe) Stop()           {}
 func (p *replicaProbe) LastTick() int64 { return 0 }
 
-// The commands and keys an ACL user needs, as listed in
-// docs/operations.md. Scripts run under the caller's ACL, so the commands
-// they call are listed too.
-//
-//	ACL SETUSER idgen on >password resetkeys ~{<namespace>}:* resetchannels -@all
-//	    +evalsha +eval          the scripts (EVAL after NOSCRIPT)
-//	    +type +exists +get +mget +set +pexpire +del +hget +hmget +hset +time +info
-//	                            called inside the scripts
-//	    +wait                   when the server has replicas
-//	    +hgetall +pttl +scan    only for List (`idgen leases`); SCAN above 65536 worker IDs
-var aclRules = []string{
-	"resetkeys", "~{acl}:*", "resetchannels", "-@all",
-	"+evalsha", "+eval",
-	"+type", "+exists", "+get", "+mget", "+set", "+pexpire", "+del", "+hget", "+hmget", "+hset", "+time", "+info",
-	"+wait",
-	"+hgetall", "+pttl", "+scan",
+// aclRules are the rules of the ACL SETUSER line in docs/operations.md,
+// read from the document itself (the documented line is the tested one),
+// for namespace ns: the line's "{orders}" becomes "{ns}", and the user name,
+// "on" and the password are left to the caller.
+func aclRules(t *testing.T, ns string) []string {
+	t.Helper()
+	doc, err := os.ReadFile("../docs/operations.md")
+	noErr(t, err)
+	text := string(doc)
+	i := strings.Index(text, "ACL SETUSER idgen ")
+	must(t, i >= 0, "docs/operations.md has no ACL SETUSER idgen line")
+	line := text[i:]
+	line = line[:strings.Index(line, "```")]
+	line = strings.ReplaceAll(line, "\\\n", " ")
+	fields := strings.Fields(line)
+	must(t, len(fields) > 5 && fields[3] == "on" && fields[4] == ">PASSWORD", "unexpected ACL line: %q", line)
+	rules := fields[5:]
+	for i, r := range rules {
+		rules[i] = strings.ReplaceAll(r, "{orders}", "{"+ns+"}")
+	}
+	return rules
 }
 
 func TestACLUserWithLeastPrivilege(t *testing.T) {
 	t.Parallel()
 	master, _ := redistest.StartReplicated(t, redistest.Config{}, 1)
-	master.SetUser(t, "idgen", append([]string{"on", ">s3cret"}, aclRules...)...)
+	rules := aclRules(t, "acl")
+	master.SetUser(t, "idgen", append([]string{"on", ">s3cret"}, rules...)...)
 	c := master.ClientAs(t, "idgen", "s3cret")
 	ctx := context.Background()
 
@@ -137,7 +144,7 @@ func TestACLUserWithLeastPrivilege(t *testing.T) {
 	errIs(t, err, ErrPermission)
 
 	// Without one of the commands the scripts call: a clear error, nothing left.
-	master.SetUser(t, "nohset", append([]string{"on", ">pw"}, aclRules...)...)
+	master.SetUser(t, "nohset", append([]string{"on", ">pw"}, rules...)...)
 	master.SetUser(t, "nohset", "-hset")
 	_, err = Acquire(ctx, master.ClientAs(t, "nohset", "pw"), testOpts("acl", layout64))
 	errIs(t, err, ErrPermission)
