@@ -50,21 +50,39 @@ func ExampleGenerator_Next() {
 	}
 	defer gen.Close(ctx)
 
-	for {
-		id, err := gen.Next()
-		switch {
-		case err == nil:
-			fmt.Println(id) // use it as a BIGINT primary key, a log correlation ID, ...
-			return
-		case errors.Is(err, idgen.ErrUnavailable):
-			// Redis has been unreachable for longer than the Window, the
-			// clock guard paused issuing, or a lost worker ID is being
-			// replaced: Next never blocks on the network, so wait and retry.
-			time.Sleep(50 * time.Millisecond)
-		default:
-			log.Fatal(err) // ErrClosed, or ErrLeaseLost under the Fail policy
-		}
+	id, err := gen.Next()
+	switch {
+	case err == nil:
+		fmt.Println(id) // use it as a BIGINT primary key, a log correlation ID, ...
+	case errors.Is(err, idgen.ErrUnavailable):
+		// Redis has been unreachable for longer than the Window, the clock
+		// guard paused issuing, or a lost worker ID is being replaced: Next
+		// never blocks on the network. Answer "try later" (HTTP 503), or
+		// wait with NextContext.
+		log.Print(err)
+	default:
+		log.Fatal(err) // ErrClosed, or ErrLeaseLost under the Fail policy
 	}
+}
+
+func ExampleGenerator_NextContext() {
+	ctx := context.Background()
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	gen, err := idgen.New(ctx, client, idgen.Options{Namespace: "orders"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer gen.Close(ctx)
+
+	// Wait up to a second while the generator recovers, instead of
+	// handling ErrUnavailable.
+	wctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	id, err := gen.NextContext(wctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(id)
 }
 
 func ExampleGenerator_NextN() {

@@ -149,7 +149,7 @@ func runNode(ctx context.Context, cfg config, ropts *redis.Options, pool *pgxpoo
 	for done := 0; done < rows; done += len(batch) {
 		batch = batch[:0]
 		for range min(batchSize, rows-done) {
-			id, err := nextID(ctx, gen)
+			id, err := gen.NextContext(ctx) // waits while the generator is briefly unavailable
 			if err != nil {
 				return worker, fmt.Errorf("node %d: %w", node, err)
 			}
@@ -168,21 +168,6 @@ func runNode(ctx context.Context, cfg config, ropts *redis.Options, pool *pgxpoo
 		}
 	}
 	return worker, nil
-}
-
-// nextID retries while the generator is briefly unavailable.
-func nextID(ctx context.Context, gen *idgen.Generator) (snowflake.ID, error) {
-	for {
-		id, err := gen.Next()
-		if err == nil || !errors.Is(err, idgen.ErrUnavailable) {
-			return id, err
-		}
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
 }
 
 // check counts the rows and measures how well ORDER BY id follows the

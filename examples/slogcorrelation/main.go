@@ -81,16 +81,11 @@ func (h *Handler) WithGroup(name string) slog.Handler {
 	return &Handler{inner: h.inner.WithGroup(name)}
 }
 
-// IDSource hands out IDs; *idgen.Generator satisfies it.
-type IDSource interface {
-	Next() (snowflake.ID, error)
-}
-
 // Middleware gives each request an ID from ids, in its context and in the
 // X-Request-Id response header, and logs the request's start and end with
 // it. When no ID can be issued the request is refused with 503, so that no
 // request goes unlogged.
-func Middleware(ids IDSource, logger *slog.Logger, next http.Handler) http.Handler {
+func Middleware(ids idgen.Source, logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, err := ids.Next()
 		if err != nil {
@@ -146,7 +141,7 @@ func (g greeter) compose(ctx context.Context, name string) string {
 }
 
 // newMux wires the middleware around the application.
-func newMux(ids IDSource, logger *slog.Logger) http.Handler {
+func newMux(ids idgen.Source, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /hello", greeter{logger: logger})
 	return Middleware(ids, logger, mux)

@@ -13,7 +13,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/snowlease/idgen"
+	"github.com/snowlease/idgen/idgentest"
 	"github.com/snowlease/idgen/internal/redistest"
 	"github.com/snowlease/idgen/lease"
 	"github.com/snowlease/idgen/snowflake"
@@ -58,13 +58,12 @@ func parseRecords(t *testing.T, s string) []record {
 	return out
 }
 
-type counterIDs struct{ n atomic.Int64 }
-
-func (c *counterIDs) Next() (snowflake.ID, error) { return snowflake.ID(c.n.Add(1)), nil }
-
+// failingIDs is an idgen.Source that cannot issue.
 type failingIDs struct{}
 
-func (failingIDs) Next() (snowflake.ID, error) { return 0, fmt.Errorf("fenced") }
+func (failingIDs) Next() (snowflake.ID, error)       { return 0, fmt.Errorf("fenced") }
+func (failingIDs) NextN([]snowflake.ID) (int, error) { return 0, fmt.Errorf("fenced") }
+func (failingIDs) Layout() snowflake.Layout          { return snowflake.Twitter }
 
 // checkCorrelation sends n concurrent requests and checks that every log
 // record of a request carries that request's ID and nothing else's.
@@ -116,7 +115,7 @@ func TestMiddlewareCorrelatesEveryRecord(t *testing.T) {
 	t.Parallel()
 	var logs syncBuffer
 	logger := slog.New(NewHandler(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	srv := httptest.NewServer(newMux(&counterIDs{}, logger))
+	srv := httptest.NewServer(newMux(idgentest.New(t), logger))
 	defer srv.Close()
 	checkCorrelation(t, srv.URL, &logs, 50)
 }
