@@ -2,8 +2,8 @@ package lease
 
 import (
 	"context"
-	"os"
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"testing"

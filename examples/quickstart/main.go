@@ -26,7 +26,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/snowlease/idgen"
-	"github.com/snowlease/idgen/internal/miniserver"
+	"github.com/snowlease/idgen/internal/sim/miniserver"
 	"github.com/snowlease/idgen/lease"
 )
 

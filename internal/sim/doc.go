@@ -16,7 +16,7 @@
 //
 //   - Redis is two miniredis servers, which run the scripts through
 //     gopher-lua (Lua 5.1 like Redis). Each shows an identity in INFO
-//     server and INFO replication (internal/miniserver): a run_id and
+//     server and INFO replication (internal/sim/miniserver): a run_id and
 //     replication IDs that a restart or a promotion moves on, and its
 //     connected replicas. One is the master the nodes talk to; the other is
 //     its replica in schedules with one (Params.Replica), and the master

@@ -9,7 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
-	"github.com/snowlease/idgen/internal/miniserver"
+	"github.com/snowlease/idgen/internal/sim/miniserver"
 
 	"github.com/snowlease/idgen/snowflake"
 )
