@@ -466,6 +466,12 @@ func TestOptionErrors(t *testing.T) {
 	require.ErrorAs(t, err, &oe)
 	assert.Equal(t, "TTL", oe.Field)
 
+	// A bad layout matches both ErrInvalidOptions and the layout's own
+	// sentinel.
+	_, err = idgen.New(context.Background(), client, idgen.Options{Layout: snowflake.Layout{TimeBits: 40, WorkerBits: 10, SequenceBits: 10}})
+	assert.ErrorIs(t, err, idgen.ErrInvalidOptions)
+	assert.ErrorIs(t, err, snowflake.ErrBitWidths)
+
 	_, err = idgen.New(context.Background(), nil, idgen.Options{})
 	assert.ErrorIs(t, err, idgen.ErrInvalidOptions)
 

@@ -142,14 +142,23 @@ type OptionError struct {
 	Field  string // the field's name in Options, such as "TTL"
 	Value  any    // the value given
 	Reason string // the allowed range or what is wrong
+	// Err is the specific error behind it, if any (such as
+	// snowflake.ErrBitWidths for a bad Layout).
+	Err error
 }
 
 func (e *OptionError) Error() string {
 	return fmt.Sprintf("idgen: invalid Options.%s %v: %s", e.Field, e.Value, e.Reason)
 }
 
-// Unwrap makes errors.Is(err, ErrInvalidOptions) true.
-func (e *OptionError) Unwrap() error { return ErrInvalidOptions }
+// Unwrap makes errors.Is(err, ErrInvalidOptions) true, and errors.Is(err,
+// e.Err) when Err is set.
+func (e *OptionError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrInvalidOptions, e.Err}
+	}
+	return []error{ErrInvalidOptions}
+}
 
 const defaultNamespace = "idgen"
 
@@ -196,7 +205,7 @@ func (o Options) Validate() error {
 // errors on.
 func (o Options) validate() error {
 	if err := o.Layout.Validate(); err != nil {
-		return &OptionError{Field: "Layout", Value: o.Layout.Fingerprint(), Reason: err.Error()}
+		return &OptionError{Field: "Layout", Value: o.Layout.Fingerprint(), Reason: err.Error(), Err: err}
 	}
 	neg := func(field string, d time.Duration) error {
 		if d < 0 {
