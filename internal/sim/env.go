@@ -225,7 +225,7 @@ func (bootHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		args := cmd.Args()
 		if name := cmd.Name(); (name == "evalsha" || name == "eval") && len(args) > 3 {
 			keys := newKeyNames(namespace)
-			if nkeys, _ := args[2].(int); args[3] == keys.meta && len(args) >= 3+nkeys+6 {
+			if nkeys, _ := args[2].(int); args[3] == keys.Meta && len(args) >= 3+nkeys+6 {
 				rewriteWindow(args, keys, int64(nkeys-3), 0)
 			}
 		}

@@ -126,7 +126,7 @@ func (w *world) hwmDiff(before, after *snapshot) string {
 		}
 		return "-"
 	}
-	hb, ha := find(before, w.keys.hwm), find(after, w.keys.hwm)
+	hb, ha := find(before, w.keys.HWM), find(after, w.keys.HWM)
 	var b strings.Builder
 	lower := 0
 	for id := range int64(1) << w.p.Layout.WorkerBits {
@@ -141,7 +141,7 @@ func (w *world) hwmDiff(before, after *snapshot) string {
 		}
 	}
 	epoch := "same epoch"
-	eb, ea := find(before, w.keys.epoch), find(after, w.keys.epoch)
+	eb, ea := find(before, w.keys.Epoch), find(after, w.keys.Epoch)
 	switch {
 	case ea == nil:
 		epoch = "no epoch"
@@ -293,11 +293,11 @@ func (w *world) rollback(f Fault, idx int) string {
 // copies, unless s is a replica promoted in place of the master that
 // stamped it (which starts over, see acquire.lua).
 func (w *world) rememberedReplicas(s *srvState) int {
-	n, _ := strconv.Atoi(s.m.HGet(w.keys.meta, "replicas"))
-	if h, _ := strconv.Atoi(s.m.HGet(w.keys.hwm, "_replicas")); h > n {
+	n, _ := strconv.Atoi(s.m.HGet(w.keys.Meta, "replicas"))
+	if h, _ := strconv.Atoi(s.m.HGet(w.keys.HWM, "_replicas")); h > n {
 		n = h
 	}
-	stamped := s.m.HGet(w.keys.meta, "server")
+	stamped := s.m.HGet(w.keys.Meta, "server")
 	if _, replid, ok := strings.Cut(stamped, ":"); ok && stamped != s.id.Incarnation() && replid == s.id.ReplID2() {
 		return 0 // a replica promoted in place of the master that stamped it
 	}

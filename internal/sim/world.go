@@ -224,18 +224,17 @@ type world struct {
 	buf []snowflake.ID
 }
 
+// keyNames are the namespace's key names, as the lease package names them.
 type keyNames struct {
-	meta, epoch, hwm, leasePrefix string
+	lease.Keys
+	ns string
 }
 
 const namespace = "sim"
 
-func newKeyNames(ns string) keyNames {
-	tag := "{" + ns + "}"
-	return keyNames{meta: tag + ":meta", epoch: tag + ":epoch", hwm: tag + ":hwm", leasePrefix: tag + ":lease:"}
-}
+func newKeyNames(ns string) keyNames { return keyNames{Keys: lease.KeysOf(ns), ns: ns} }
 
-func (k keyNames) lease(id int64) string { return k.leasePrefix + strconv.FormatInt(id, 10) }
+func (k keyNames) lease(id int64) string { return lease.LeaseKey(k.ns, id) }
 
 // Run runs the schedule of one seed on e and checks it.
 func (e *Env) Run(seed uint64, opt RunOptions) *Result {
@@ -774,7 +773,7 @@ func (w *world) classify(c *call) {
 	first, _ := args[3].(string)
 	argv := args[3+nkeys:]
 	switch first {
-	case w.keys.meta:
+	case w.keys.Meta:
 		c.kind = callAcquire
 		workers := int64(1) << w.p.Layout.WorkerBits
 		if int64(nkeys-3) != workers || len(argv) < 8 {
@@ -783,12 +782,12 @@ func (w *world) classify(c *call) {
 		}
 		rewriteWindow(args, w.keys, workers, w.net.Int64N(workers))
 		c.proposed = asInt(argv[7])
-	case w.keys.epoch:
+	case w.keys.Epoch:
 		c.kind = callRenew
 		if len(argv) >= 5 {
 			c.proposed = asInt(argv[4])
 		}
-	case w.keys.hwm:
+	case w.keys.HWM:
 		c.kind = callRelease
 	}
 }
@@ -1083,7 +1082,7 @@ func (w *world) syncRedis() {
 
 // hwm is the worker's high-water mark in the master, -1 if none.
 func (w *world) hwm(id int64) int64 {
-	v := w.master().m.HGet(w.keys.hwm, strconv.FormatInt(id, 10))
+	v := w.master().m.HGet(w.keys.HWM, strconv.FormatInt(id, 10))
 	if v == "" {
 		return -1
 	}
@@ -1140,10 +1139,10 @@ func (w *world) fault(f Fault, idx, phase int) {
 		w.newEra(ms)
 		w.res.Faults.DataLoss++
 	case FaultKeyLoss:
-		key := []string{w.keys.epoch, w.keys.meta, w.keys.hwm}[f.Variant]
+		key := []string{w.keys.Epoch, w.keys.Meta, w.keys.HWM}[f.Variant]
 		detail = key
 		m.Del(key)
-		if key == w.keys.hwm {
+		if key == w.keys.HWM {
 			w.newEra(ms)
 			w.res.Faults.DataLoss++
 		} else {
