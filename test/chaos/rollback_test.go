@@ -1249,11 +1249,7 @@ func runReplicaFailover(t *testing.T) {
 	s.kind = "failover"
 	running = s.keep(running, fresh)
 	master, mc = replica, rc
-	link = redistest.NewProxy(t, master.Addr)
-	replica = redistest.Start(t, redistest.Config{ReplicaOf: link.Addr})
-	s.dirs["r2"] = replica.Dir()
-	redistest.WaitSynced(t, master, replica)
-	s.waitReplicas(mc, 1)
+	link, replica = s.attachReplica(master, mc, "r2")
 	h.waitIssuing(mc, rbRunning, 30*time.Second)
 	time.Sleep(time.Second)
 	rc = replica.Client(t)
@@ -1269,11 +1265,7 @@ func runReplicaFailover(t *testing.T) {
 	s.kind = "split-brain"
 	running = s.keep(running, fresh)
 	master, mc = replica, rc
-	link = redistest.NewProxy(t, master.Addr)
-	replica = redistest.Start(t, redistest.Config{ReplicaOf: link.Addr})
-	s.dirs["r3"] = replica.Dir()
-	redistest.WaitSynced(t, master, replica)
-	s.waitReplicas(mc, 1)
+	link, replica = s.attachReplica(master, mc, "r3")
 	// Two of the four go through their own address, which will stay on
 	// the old master.
 	side := redistest.NewProxy(t, master.Addr)
@@ -1357,6 +1349,18 @@ func (s *rollback) keep(running, fresh []*proc) []*proc {
 }
 
 // waitReplicas waits until the namespace remembers n replicas.
+// attachReplica starts a replica of master whose replication link goes
+// through a proxy of its own (to be cut), and waits until master counts it.
+func (s *rollback) attachReplica(master *redistest.Server, mc *redis.Client, name string) (*redistest.Proxy, *redistest.Server) {
+	t := s.h.t
+	link := redistest.NewProxy(t, master.Addr)
+	replica := redistest.Start(t, redistest.Config{ReplicaOf: link.Addr})
+	s.dirs[name] = replica.Dir()
+	redistest.WaitSynced(t, master, replica)
+	s.waitReplicas(mc, 1)
+	return link, replica
+}
+
 func (s *rollback) waitReplicas(c *redis.Client, n int) {
 	s.h.t.Helper()
 	var got string
