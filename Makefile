@@ -8,7 +8,7 @@ BENCHTIME ?= 1s
 CHAOSTIME ?= 30m
 SIMTIME   ?= 1h
 
-.PHONY: test deps vet unit go125 fuzz-short fuzz fuzz-long bench chaos sim-soak
+.PHONY: test deps lint vet unit go125 fuzz-short fuzz fuzz-long bench chaos sim-soak
 
 # Every module of the repository: the root (the library and the CLI), then
 # the modules with heavier dependencies (go.work ties them together).
@@ -17,7 +17,26 @@ PKGS = ./... ./examples/... ./internal/sim/... ./metrics/...
 # proxy (GOTOOLCHAIN downloads it once).
 GO125 ?= go1.25.14
 
-test: deps vet unit go125 fuzz-short
+# staticcheck, pinned; `go run` fetches it from the module proxy once.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+MODULES = . bench examples internal/sim metrics
+
+test: deps lint unit go125 fuzz-short
+
+# gofmt, go vet, staticcheck and `go mod tidy` for every module; fails on
+# any finding.
+lint: vet
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt -l:"; echo "$$out"; exit 1; fi
+	$(GO) run $(STATICCHECK) $(PKGS)
+	@cd bench && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...
+	@for m in $(MODULES); do \
+		( cd $$m && cp go.mod go.mod.lint && cp go.sum go.sum.lint && GOWORK=off GOFLAGS=-mod=mod $(GO) mod tidy && \
+		  if ! cmp -s go.mod go.mod.lint || ! cmp -s go.sum go.sum.lint; then \
+			echo "go mod tidy changes $$m/go.mod or go.sum: run it there and commit the result"; \
+			mv go.mod.lint go.mod; mv go.sum.lint go.sum; exit 1; fi; \
+		  rm -f go.mod.lint go.sum.lint ) || exit 1; \
+	done
 
 # Tools the tests run: redis-server (every Redis test), zsh (the CLI's zsh
 # completion script is checked with zsh -n), strace (the chaos suite's slow

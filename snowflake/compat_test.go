@@ -72,7 +72,7 @@ func TestTwitterMatchesBwmarrin(t *testing.T) {
 			t.Fatalf("bwmarrin cannot read our JSON of %d: %v", id, err)
 		}
 	}
-	if p := Twitter.Decompose(mustNext(t, g)); p.Time.Sub(time.Now()).Abs() > time.Second {
+	if p := Twitter.Decompose(mustNext(t, g)); time.Until(p.Time).Abs() > time.Second {
 		t.Errorf("ID time %v is not now", p.Time)
 	}
 }

@@ -80,7 +80,7 @@ func (c *connFlags) client() (redis.UniversalClient, error) {
 		}), nil
 	case len(cluster) > 0:
 		if base.DB != 0 {
-			return nil, fmt.Errorf("Redis Cluster has only database 0, but the URL selects database %d", base.DB)
+			return nil, fmt.Errorf("a Redis Cluster has only database 0, but the URL selects database %d", base.DB)
 		}
 		return redis.NewClusterClient(&redis.ClusterOptions{
 			Addrs:        cluster,

@@ -3,6 +3,7 @@ package redistest
 import (
 	"context"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -206,16 +207,19 @@ func (c *Cluster) MasterFor(t testing.TB, key string) *Server {
 			cl.Close()
 			continue
 		}
-		slots, err := cl.ClusterSlots(ctx).Result()
+		shards, err := cl.ClusterShards(ctx).Result()
 		cl.Close()
 		if err != nil {
 			continue
 		}
-		for _, r := range slots {
-			if int64(r.Start) <= n && n <= int64(r.End) && len(r.Nodes) > 0 {
-				for _, node := range c.Nodes() {
-					if node.Addr == r.Nodes[0].Addr {
-						return node
+		for _, sh := range shards {
+			master := shardMaster(sh)
+			for _, r := range sh.Slots {
+				if r.Start <= n && n <= r.End && master != "" {
+					for _, node := range c.Nodes() {
+						if node.Addr == master {
+							return node
+						}
 					}
 				}
 			}
@@ -269,13 +273,13 @@ func (c *Cluster) WaitFailover(t testing.TB, old *Server) {
 		err := poll(ctx, func(ctx context.Context) error {
 			cl := s.quick()
 			defer cl.Close()
-			slots, err := cl.ClusterSlots(ctx).Result()
+			shards, err := cl.ClusterShards(ctx).Result()
 			if err != nil {
 				return err
 			}
-			for _, r := range slots {
-				if len(r.Nodes) > 0 && r.Nodes[0].Addr == old.Addr {
-					return fmt.Errorf("%s still serves slots %d-%d", old.Addr, r.Start, r.End)
+			for _, sh := range shards {
+				if shardMaster(sh) == old.Addr && len(sh.Slots) > 0 {
+					return fmt.Errorf("%s still serves slots %d-%d", old.Addr, sh.Slots[0].Start, sh.Slots[0].End)
 				}
 			}
 			return nil
@@ -285,4 +289,15 @@ func (c *Cluster) WaitFailover(t testing.TB, old *Server) {
 		}
 	}
 	c.WaitHealthy(t)
+}
+
+// shardMaster is the address (ip:port) of a shard's master, "" if none
+// (CLUSTER SHARDS, which replaced CLUSTER SLOTS in Redis 7.0).
+func shardMaster(sh redis.ClusterShard) string {
+	for _, nd := range sh.Nodes {
+		if nd.Role == "master" && nd.Health != "fail" {
+			return net.JoinHostPort(nd.IP, strconv.FormatInt(nd.Port, 10))
+		}
+	}
+	return ""
 }

@@ -23,11 +23,6 @@ type tracer struct {
 
 func newTracer(out io.Writer) tracer { return tracer{h: fnv.New64a(), out: out} }
 
-func (t *tracer) reset(out io.Writer) {
-	t.h.Reset()
-	t.out = out
-}
-
 func (t *tracer) line(now time.Duration, format string, args ...any) {
 	t.buf = fmt.Appendf(t.buf[:0], "%10.3fms ", float64(now)/float64(time.Millisecond))
 	t.buf = fmt.Appendf(t.buf, format, args...)

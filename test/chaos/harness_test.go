@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -55,7 +54,8 @@ func buildWorker(t *testing.T) string {
 		workerBin = filepath.Join(dir, "worker")
 		goBin, err := exec.LookPath("go")
 		if err != nil {
-			goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+			buildErr = fmt.Errorf("the go command is not on PATH: %w", err)
+			return
 		}
 		args := []string{"build", "-o", workerBin}
 		race := *flagRace == "on" || (*flagRace == "auto" && raceEnabled)

@@ -1249,7 +1249,7 @@ func runReplicaFailover(t *testing.T) {
 	s.kind = "failover"
 	running = s.keep(running, fresh)
 	master, mc = replica, rc
-	link, replica = s.attachReplica(master, mc, "r2")
+	_, replica = s.attachReplica(master, mc, "r2")
 	h.waitIssuing(mc, rbRunning, 30*time.Second)
 	time.Sleep(time.Second)
 	rc = replica.Client(t)
