@@ -12,14 +12,14 @@ SIMTIME   ?= 1h
 
 # Every module of the repository: the root (the library and the CLI), then
 # the modules with heavier dependencies (go.work ties them together).
-PKGS = ./... ./examples/... ./internal/sim/... ./metrics/...
+PKGS = ./... ./examples/... ./internal/sim/... ./metrics/... ./otelmetrics/...
 # The older of the two Go releases the library supports, from the module
 # proxy (GOTOOLCHAIN downloads it once).
 GO125 ?= go1.25.14
 
 # staticcheck, pinned; `go run` fetches it from the module proxy once.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
-MODULES = . bench examples internal/sim metrics
+MODULES = . bench examples internal/sim metrics otelmetrics
 
 test: deps lint unit go125 fuzz-short
 
