@@ -95,8 +95,10 @@
 //     replica after its repl-timeout) while the others talk to the new
 //     one; then all move to the new master and the old one becomes its
 //     replica. A split starts only when the master's namespace already
-//     records its replica, and restarts and rollbacks during a split hit
-//     the promoted master (or nothing before the promotion): an old master
+//     records its replica, and restarts, rollbacks and FLUSHALLs during a
+//     split hit the promoted master (or nothing before the promotion), and
+//     a key loss that would delete the cut-off master's last copy of the
+//     replica count is skipped: an old master
 //     that is cut off and restarted without its data, or whose data never
 //     recorded the replica, looks like a new standalone server, the
 //     documented limit of the defaults (docs/design.md, rule 8). Skipped

@@ -288,6 +288,24 @@ func (w *world) rollback(f Fault, idx int) string {
 		(w.now - snap.at).Round(time.Microsecond), expired, diff)
 }
 
+// forgetsReplica reports whether deleting key on s would leave s's
+// namespace with no copy of a replica count of 1 or more while s is the
+// master cut off by a split brain: the documented limit, played only with
+// KnobIsolatedRestart (or KnobNoReplicaWait, which records none anyway).
+func (w *world) forgetsReplica(s *srvState, key string) bool {
+	sp := w.split
+	if sp == nil || s != &w.srv[sp.old] || w.opt.Knob == KnobIsolatedRestart || w.opt.Knob == KnobNoReplicaWait {
+		return false
+	}
+	other := map[string][2]string{w.keys.Meta: {w.keys.HWM, "_replicas"}, w.keys.HWM: {w.keys.Meta, "replicas"}}
+	o, ok := other[key]
+	if !ok {
+		return false
+	}
+	n, _ := strconv.Atoi(s.m.HGet(o[0], o[1]))
+	return n < 1
+}
+
 // rememberedReplicas is the replica count s's scripts would ask for from
 // the namespace's memory alone: the larger of the meta and hwm hashes'
 // copies, unless s is a replica promoted in place of the master that

@@ -1135,12 +1135,25 @@ func (w *world) fault(f Fault, idx, phase int) {
 		w.restarted(t)
 		w.res.Faults.DataLoss++
 	case FaultFlushAll:
-		m.FlushAll()
-		w.newEra(ms)
+		t := w.restartTarget(f) // the same limit as a restart without data
+		if t == nil {
+			detail = "skipped: the master is cut off from its replica (see restartTarget)"
+			break
+		}
+		detail = "on " + t.name
+		t.m.FlushAll()
+		w.newEra(t)
 		w.res.Faults.DataLoss++
 	case FaultKeyLoss:
 		key := []string{w.keys.Epoch, w.keys.Meta, w.keys.HWM}[f.Variant]
 		detail = key
+		if w.forgetsReplica(ms, key) {
+			// The other copy of the replica count is gone already: losing
+			// this one too on a master cut off from its replica is the
+			// documented limit (see restartTarget).
+			detail += ": skipped, the last copy of the replica count on a master cut off from its replica"
+			break
+		}
 		m.Del(key)
 		if key == w.keys.HWM {
 			w.newEra(ms)
