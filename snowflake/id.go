@@ -320,15 +320,15 @@ func (id *ID) UnmarshalText(b []byte) error {
 }
 
 // Scan implements sql.Scanner. It accepts an int64 (or a uint64 up to
-// 2^63-1), or a string or []byte holding a decimal ID; SQL NULL (nil) sets
-// the ID to 0, which no generator issues. Negative values, floats (which
-// cannot hold every ID exactly) and other types are errors wrapping
-// ErrInvalidID.
+// 2^63-1), or a string or []byte holding a decimal ID. SQL NULL is an error
+// wrapping ErrInvalidID, so that a NULL never passes for an ID: scan a
+// nullable column into a *ID (database/sql sets it to nil) or a
+// sql.Null[ID]. Negative values, floats (which cannot hold every ID
+// exactly) and other types are errors wrapping ErrInvalidID too.
 func (id *ID) Scan(src any) error {
 	switch v := src.(type) {
 	case nil:
-		*id = 0
-		return nil
+		return fmt.Errorf("%w: NULL: scan a nullable column into a *snowflake.ID or a sql.Null[snowflake.ID]", ErrInvalidID)
 	case int64:
 		return id.set(ParseInt64(v))
 	case uint64: // some drivers' unsigned BIGINT
