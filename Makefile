@@ -8,7 +8,7 @@ BENCHTIME ?= 1s
 CHAOSTIME ?= 30m
 SIMTIME   ?= 1h
 
-.PHONY: test deps lint vet unit go125 fuzz-short fuzz fuzz-long bench chaos sim-soak
+.PHONY: test deps lint vet unit go125 fuzz-short fuzz fuzz-long bench chaos sim-soak generate
 
 # Every module of the repository: the root (the library and the CLI), then
 # the modules with heavier dependencies (go.work ties them together).
@@ -105,3 +105,8 @@ chaos: deps
 # Deterministic simulation soak: consecutive seeds for SIMTIME (the default test runs thousands).
 sim-soak:
 	$(GO) test ./internal/sim -run 'TestSim$$' -v -timeout 0 -sim.duration $(SIMTIME)
+
+# The generated code of the ORM recipes (ent, sqlc; versions pinned in the
+# go:generate lines). The result is committed.
+generate:
+	cd examples/orm && GOWORK=off $(GO) generate ./...

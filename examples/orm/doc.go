@@ -8,6 +8,13 @@
 //     *snowflake.ID.
 //   - GORM: a BeforeCreate hook fills the primary key from the idgen.Source
 //     carried in the statement's context.
+//   - ent (package entorders): the id field is a snowflake.ID (GoType), and
+//     a create hook fills it from an idgen.Source.
+//   - sqlc (package sqlcorders): overrides map orders.id to snowflake.ID
+//     and the nullable orders.parent to *snowflake.ID.
+//
+// The ent and sqlc code is generated (pinned versions) and committed:
+// `make generate` runs go generate for both.
 //
 // Every recipe takes an idgen.Source, so production code passes an
 // *idgen.Generator and tests an idgentest generator. NULL: snowflake.ID
