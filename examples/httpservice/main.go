@@ -44,11 +44,10 @@ import (
 // maxBatch bounds /ids?n=.
 const maxBatch = 1000
 
-// generator is what the handlers need; *idgen.Generator satisfies it.
+// generator is what the handlers need; *idgen.Generator (and
+// *idgen.Starting) satisfies it.
 type generator interface {
-	Next() (snowflake.ID, error)
-	NextN(dst []snowflake.ID) (int, error)
-	Layout() snowflake.Layout
+	idgen.Source
 	Ready() error
 }
 
