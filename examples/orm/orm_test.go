@@ -4,52 +4,41 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
-	"strings"
 	"testing"
-	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
+	"github.com/snowlease/idgen/examples/internal/pgtest"
 	"github.com/snowlease/idgen/examples/orm"
 	"github.com/snowlease/idgen/idgentest"
 	"github.com/snowlease/idgen/snowflake"
 )
 
-func databaseURL() string {
-	if v := os.Getenv("DATABASE_URL"); v != "" {
-		return v
-	}
-	return "postgres://127.0.0.1:5432/test"
-}
-
-// table creates a fresh table for one test and drops it afterwards.
-func table(t *testing.T, pool *pgxpool.Pool) string {
+// connect opens a pool on a schema of the test's own, with the recipes'
+// table in it.
+func connect(t *testing.T) (*pgxpool.Pool, *pgx.ConnConfig) {
 	t.Helper()
-	name := strings.ToLower(fmt.Sprintf("orm_%s_%d", t.Name(), time.Now().UnixNano()%1e9))
-	ctx := context.Background()
-	_, err := pool.Exec(ctx, fmt.Sprintf(orm.OrdersDDL, name))
+	cfg := pgtest.Schema(t)
+	pcfg, err := pgxpool.ParseConfig(pgtest.URL())
 	require.NoError(t, err)
-	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), "DROP TABLE IF EXISTS "+name) })
-	return name
-}
-
-func connect(t *testing.T) *pgxpool.Pool {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	pool, err := pgxpool.New(ctx, databaseURL())
+	pcfg.ConnConfig = cfg.Copy()
+	pool, err := pgxpool.NewWithConfig(context.Background(), pcfg)
 	require.NoError(t, err)
-	require.NoError(t, pool.Ping(ctx), "PostgreSQL at %s must be running (set DATABASE_URL to point elsewhere)", databaseURL())
 	t.Cleanup(pool.Close)
-	return pool
+	_, err = pool.Exec(context.Background(), fmt.Sprintf(orm.OrdersDDL, table))
+	require.NoError(t, err)
+	return pool, cfg
 }
+
+// table is the recipes' table, in each test's own schema.
+const table = "orders"
 
 // store is what every recipe offers.
 type store interface {
@@ -78,16 +67,15 @@ func checkStore(t *testing.T, s store) {
 }
 
 func TestDatabaseSQL(t *testing.T) {
-	pool := connect(t)
-	name := table(t, pool)
-	db, err := sql.Open("pgx", databaseURL())
-	require.NoError(t, err)
+	_, cfg := connect(t)
+	name := table
+	db := stdlib.OpenDB(*cfg)
 	t.Cleanup(func() { _ = db.Close() })
 	checkStore(t, orm.SQLStore{DB: db, IDs: idgentest.New(t), Table: name})
 
 	// A NULL never passes for an ID: scanning it into a snowflake.ID fails.
 	var id snowflake.ID
-	err = db.QueryRow("SELECT parent FROM " + name + " WHERE parent IS NULL").Scan(&id)
+	err := db.QueryRow("SELECT parent FROM " + name + " WHERE parent IS NULL").Scan(&id)
 	assert.ErrorIs(t, err, snowflake.ErrInvalidID)
 	var nullable sql.Null[snowflake.ID]
 	require.NoError(t, db.QueryRow("SELECT parent FROM "+name+" WHERE parent IS NULL").Scan(&nullable))
@@ -95,8 +83,8 @@ func TestDatabaseSQL(t *testing.T) {
 }
 
 func TestPgx(t *testing.T) {
-	pool := connect(t)
-	name := table(t, pool)
+	pool, _ := connect(t)
+	name := table
 	s := orm.PgxStore{Pool: pool, IDs: idgentest.New(t), Table: name}
 	checkStore(t, s)
 	ids, err := s.CreateBatch(context.Background(), []string{"a", "b", "c"})
@@ -112,9 +100,9 @@ func TestPgx(t *testing.T) {
 }
 
 func TestGORM(t *testing.T) {
-	pool := connect(t)
-	name := table(t, pool)
-	db, err := gorm.Open(postgres.Open(databaseURL()), &gorm.Config{Logger: logger.Discard})
+	_, cfg := connect(t)
+	name := table
+	db, err := gorm.Open(postgres.New(postgres.Config{Conn: stdlib.OpenDB(*cfg)}), &gorm.Config{Logger: logger.Discard})
 	require.NoError(t, err)
 	ctx := orm.WithIDs(context.Background(), idgentest.New(t))
 	tx := db.WithContext(ctx).Table(name)

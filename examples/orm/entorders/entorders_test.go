@@ -2,48 +2,26 @@ package entorders_test
 
 import (
 	"context"
-	"database/sql"
-	"fmt"
-	"os"
 	"testing"
-	"time"
 
 	entsql "entgo.io/ent/dialect/sql"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/snowlease/idgen/examples/internal/pgtest"
 	"github.com/snowlease/idgen/examples/orm/entorders"
 	"github.com/snowlease/idgen/examples/orm/entorders/gen"
 	"github.com/snowlease/idgen/examples/orm/entorders/gen/order"
 	"github.com/snowlease/idgen/idgentest"
 )
 
-func databaseURL() string {
-	if v := os.Getenv("DATABASE_URL"); v != "" {
-		return v
-	}
-	return "postgres://127.0.0.1:5432/test"
-}
-
 // The ent recipe against PostgreSQL: the hook fills the BIGINT primary
 // key; a NULL parent reads back as nil.
 func TestEnt(t *testing.T) {
 	ctx := context.Background()
-	admin, err := sql.Open("pgx", databaseURL())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = admin.Close() })
-	require.NoError(t, admin.PingContext(ctx), "PostgreSQL at %s must be running (set DATABASE_URL to point elsewhere)", databaseURL())
 	// ent names the table "orders": the test gets a schema of its own.
-	schema := fmt.Sprintf("orm_ent_%d", time.Now().UnixNano())
-	_, err = admin.ExecContext(ctx, "CREATE SCHEMA "+schema)
-	require.NoError(t, err)
-	t.Cleanup(func() { _, _ = admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
-	cfg, err := pgx.ParseConfig(databaseURL())
-	require.NoError(t, err)
-	cfg.RuntimeParams["search_path"] = schema
-	db := stdlib.OpenDB(*cfg)
+	db := stdlib.OpenDB(*pgtest.Schema(t))
 	client := gen.NewClient(gen.Driver(entsql.OpenDB("postgres", db)))
 	t.Cleanup(func() { _ = client.Close() })
 	require.NoError(t, client.Schema.Create(ctx))
