@@ -81,11 +81,22 @@ go125:
 fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
+# A target that fails with a bare "context deadline exceeded" and no failing
+# input is the Go fuzzing engine's own race at the -fuzztime deadline
+# (golang/go#75804), seen here on a loaded machine: it is run once more. A
+# failing input, a panic, or a second failure fails the run.
 fuzz:
-	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	@set -e; log=$$(mktemp); trap 'rm -f $$log' EXIT; \
+	for pkg in $$($(GO) list $(PKGS)); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 			echo "fuzz $$pkg $$f for $(FUZZTIME)"; \
-			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+			if ! $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg > $$log 2>&1; then \
+				cat $$log; \
+				if grep -q 'context deadline exceeded' $$log && ! grep -q 'Failing input written\|panic:' $$log; then \
+					echo "fuzz $$f: the fuzzing engine's deadline race, no failing input: once more"; \
+					$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+				else exit 1; fi; \
+			else cat $$log; fi; \
 		done; \
 	done
 
