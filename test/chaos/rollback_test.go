@@ -688,11 +688,7 @@ func (s *rollback) keepEvidence() {
 func runRDBRestart(t *testing.T) {
 	s := newRollback(t, "rdb-restart")
 	h := s.h
-	srv := redistest.Start(t, redistest.Config{Args: []string{"--save", "3600 1 300 100 60 10000", "--appendonly", "no"}})
-	s.dirs["master"] = srv.Dir()
-	admin := srv.Client(t)
-	s.vip = redistest.NewProxy(t, srv.Addr)
-	running := s.warmUp(admin, rbRunning-1)
+	srv, admin, running := s.startWarm(redistest.Config{Args: []string{"--save", "3600 1 300 100 60 10000", "--appendonly", "no"}})
 	late, open := s.holdBack("b0")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -804,11 +800,7 @@ func (s *rollback) awaitRecovery(c *redis.Client, at time.Time, after nsState, r
 func runAOFTailLost(t *testing.T) {
 	s := newRollback(t, "aof-tail-lost")
 	h := s.h
-	srv := redistest.Start(t, redistest.Config{Args: []string{"--appendonly", "yes", "--appendfsync", "everysec"}})
-	s.dirs["master"] = srv.Dir()
-	admin := srv.Client(t)
-	s.vip = redistest.NewProxy(t, srv.Addr)
-	running := s.warmUp(admin, rbRunning-1)
+	srv, admin, running := s.startWarm(redistest.Config{Args: []string{"--appendonly", "yes", "--appendfsync", "everysec"}})
 	late, open := s.holdBack("b0")
 
 	incr := aofIncrFile(t, srv.Dir())
@@ -962,11 +954,7 @@ func respCommand(b []byte) (name string, n int, ok bool) {
 func runBackupRestored(t *testing.T) {
 	s := newRollback(t, "backup-restored")
 	h := s.h
-	srv := redistest.Start(t, redistest.Config{Persist: true})
-	s.dirs["master"] = srv.Dir()
-	admin := srv.Client(t)
-	s.vip = redistest.NewProxy(t, srv.Addr)
-	running := s.warmUp(admin, rbRunning-1)
+	srv, admin, running := s.startWarm(redistest.Config{Persist: true})
 	late, open := s.holdBack("b0")
 
 	aofDir := filepath.Join(srv.Dir(), "appendonlydir")
@@ -1017,11 +1005,7 @@ func runBackupRestored(t *testing.T) {
 func runSlowFsync(t *testing.T) {
 	s := newRollback(t, "slow-fsync")
 	h := s.h
-	srv := redistest.Start(t, redistest.Config{Args: []string{"--appendonly", "yes", "--appendfsync", "everysec"}})
-	s.dirs["master"] = srv.Dir()
-	admin := srv.Client(t)
-	s.vip = redistest.NewProxy(t, srv.Addr)
-	running := s.warmUp(admin, rbRunning-1)
+	srv, admin, running := s.startWarm(redistest.Config{Args: []string{"--appendonly", "yes", "--appendfsync", "everysec"}})
 	late, open := s.holdBack("b0")
 
 	// A writer of acknowledged increments, to show what the kill loses.
@@ -1349,6 +1333,18 @@ func (s *rollback) keep(running, fresh []*proc) []*proc {
 }
 
 // waitReplicas waits until the namespace remembers n replicas.
+// startWarm starts the scenario's Redis with cfg behind the VIP and warms
+// the namespace up (every worker ID with an HWM), leaving rbRunning-1
+// workers running.
+func (s *rollback) startWarm(cfg redistest.Config) (*redistest.Server, *redis.Client, []*proc) {
+	t := s.h.t
+	srv := redistest.Start(t, cfg)
+	s.dirs["master"] = srv.Dir()
+	admin := srv.Client(t)
+	s.vip = redistest.NewProxy(t, srv.Addr)
+	return srv, admin, s.warmUp(admin, rbRunning-1)
+}
+
 // attachReplica starts a replica of master whose replication link goes
 // through a proxy of its own (to be cut), and waits until master counts it.
 func (s *rollback) attachReplica(master *redistest.Server, mc *redis.Client, name string) (*redistest.Proxy, *redistest.Server) {
