@@ -8,18 +8,31 @@ BENCHTIME ?= 1s
 CHAOSTIME ?= 30m
 SIMTIME   ?= 1h
 
-.PHONY: test deps lint vet unit go125 fuzz-short fuzz fuzz-long bench chaos sim-soak generate
+.PHONY: test deps lint vet unit go125 fuzz-short fuzz fuzz-long bench chaos sim-soak generate generate-proto tidy-cmd
 
 # Every module of the repository: the root (the library and the CLI), then
 # the modules with heavier dependencies (go.work ties them together).
-PKGS = ./... ./examples/... ./internal/sim/... ./metrics/... ./otelmetrics/...
+PKGS = ./... ./cmd/idgen/... ./serve/... ./examples/... ./internal/sim/... ./metrics/... ./otelmetrics/...
 # The older of the two Go releases the library supports, from the module
 # proxy (GOTOOLCHAIN downloads it once).
 GO125 ?= go1.25.14
 
 # staticcheck, pinned; `go run` fetches it from the module proxy once.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
-MODULES = . bench examples internal/sim metrics otelmetrics
+MODULES = . bench examples internal/sim metrics otelmetrics serve
+# cmd/idgen requires released versions of the modules above (no replace, so
+# that `go install ...@latest` works); its tidy check points them at the
+# checkout for the duration.
+CMD_REPLACES = -replace github.com/snowlease/idgen=../.. \
+	-replace github.com/snowlease/idgen/metrics=../../metrics \
+	-replace github.com/snowlease/idgen/serve=../../serve
+CMD_DROPS = -dropreplace github.com/snowlease/idgen \
+	-dropreplace github.com/snowlease/idgen/metrics \
+	-dropreplace github.com/snowlease/idgen/serve
+
+# buf, pinned, builds with `go run` (no protoc needed); buf.gen.yaml pins
+# the plugins.
+BUF ?= github.com/bufbuild/buf/cmd/buf@v1.75.0
 
 test: deps lint unit go125 fuzz-short
 
@@ -37,6 +50,17 @@ lint: vet
 			mv go.mod.lint go.mod; mv go.sum.lint go.sum; exit 1; fi; \
 		  rm -f go.mod.lint go.sum.lint ) || exit 1; \
 	done
+	@cd cmd/idgen && cp go.mod go.mod.lint && cp go.sum go.sum.lint && \
+	  $(GO) mod edit $(CMD_REPLACES) && GOWORK=off GOFLAGS=-mod=mod $(GO) mod tidy && $(GO) mod edit $(CMD_DROPS) && \
+	  if ! cmp -s go.mod go.mod.lint || ! cmp -s go.sum go.sum.lint; then \
+		echo "go mod tidy changes cmd/idgen/go.mod or go.sum: run make tidy-cmd and commit the result"; \
+		mv go.mod.lint go.mod; mv go.sum.lint go.sum; exit 1; fi; \
+	  rm -f go.mod.lint go.sum.lint
+	$(GO) run $(BUF) lint
+
+# go mod tidy for cmd/idgen (see CMD_REPLACES).
+tidy-cmd:
+	cd cmd/idgen && $(GO) mod edit $(CMD_REPLACES) && GOWORK=off $(GO) mod tidy && $(GO) mod edit $(CMD_DROPS)
 
 # Tools the tests run: redis-server (every Redis test), zsh (the CLI's zsh
 # completion script is checked with zsh -n), strace (the chaos suite's slow
@@ -119,5 +143,9 @@ sim-soak:
 
 # The generated code of the ORM recipes (ent, sqlc; versions pinned in the
 # go:generate lines). The result is committed.
-generate:
+generate: generate-proto
 	cd examples/orm && GOWORK=off $(GO) generate ./...
+
+# The service's generated Go code (serve/gen) from proto/. Committed.
+generate-proto:
+	$(GO) run $(BUF) generate

@@ -10,6 +10,7 @@
 //
 //	init     create a namespace so that its first start does not wait
 //	next     lease a worker ID, print N IDs one per line, release the lease
+//	serve    serve IDs over HTTP/JSON and gRPC until SIGTERM
 //	decode   print the time, tick, worker and sequence of IDs as JSON lines
 //	leases   list the worker IDs in use in a namespace
 //	doctor   check the Redis settings the uniqueness guarantee rests on
@@ -68,6 +69,7 @@ func commands() []command {
 	return []command{
 		{"init", "create a namespace so that its first start does not wait", runInit},
 		{"next", "lease a worker ID, print N IDs one per line, release the lease", runNext},
+		{"serve", "serve IDs over HTTP/JSON and gRPC until SIGTERM", runServe},
 		{"decode", "print the time, tick, worker and sequence of IDs as JSON lines", runDecode},
 		{"leases", "list the worker IDs in use in a namespace", runLeases},
 		{"doctor", "check the Redis settings the uniqueness guarantee rests on", runDoctor},

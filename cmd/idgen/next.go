@@ -29,15 +29,10 @@ out a start-up quarantine of about TTL + --max-skew; use a short --ttl for
 quick runs.`)
 	var conn connFlags
 	conn.register(fs, e.getenv)
+	var gf genFlags
+	gf.register(fs)
 	n := fs.Int("n", 1, "how many IDs to print")
-	ns := fs.String("namespace", "idgen", "lease `namespace`: every node that must not collide uses the same one")
-	layout := newLayoutFlag()
-	fs.Var(layout, "layout", layoutUsage)
-	ttl := fs.Duration("ttl", 10*time.Second, "lease `TTL`; the worker ID is free again this long after a crash")
-	maxSkew := fs.Duration("max-skew", 0, "largest clock offset against Redis TIME that is accepted (default 1s, or --ttl/4 when that is less; must be below --ttl)")
 	wait := fs.Duration("timeout", time.Minute, "give up when no ID could be printed for this `long`")
-	minReplicas := fs.Int("min-replicas", 0, "replicas that must acknowledge every acquire and renewal: 0 waits for every replica the master has had (remembered in the namespace; see `idgen replicas`), -1 never waits")
-	allowEviction := fs.Bool("allow-eviction", false, "run on a Redis whose maxmemory-policy is allkeys-* (each eviction of the namespace's keys costs a quarantine)")
 	if code, done := parseFlags(fs, e, args); done {
 		return code
 	}
@@ -50,28 +45,8 @@ quick runs.`)
 	if *wait <= 0 {
 		return usageError(e, "next", "--timeout must be positive, got %v", *wait)
 	}
-	if *minReplicas < -1 || *minReplicas > 100 {
-		return usageError(e, "next", "--min-replicas is %d, allowed -1 (never wait), 0 (every replica the master has had) to 100", *minReplicas)
-	}
-
-	if *maxSkew == 0 {
-		*maxSkew = min(time.Second, *ttl/4)
-	}
-
-	if *ns == "" {
-		return usageError(e, "next", "--namespace must not be empty")
-	}
-	opts := idgen.Options{
-		Namespace:     *ns,
-		Layout:        layout.layout,
-		TTL:           *ttl,
-		MaxSkew:       *maxSkew,
-		MinReplicas:   *minReplicas,
-		AllowEviction: *allowEviction,
-		OnLeaseLost:   idgen.Reacquire,
-		Logger:        newStderrLogger(e.stderr, "next"),
-	}
-	if err := opts.Validate(); err != nil {
+	opts, err := gf.options(newStderrLogger(e.stderr, "next"))
+	if err != nil {
 		return usageError(e, "next", "%v", err)
 	}
 
@@ -89,7 +64,7 @@ quick runs.`)
 			fmt.Fprintf(e.stderr, "idgen next: %v before the first ID\n", context.Cause(ctx))
 			return interrupted(ctx)
 		}
-		return fail(e, "next", fmt.Errorf("start a generator in namespace %q: %w", *ns, err))
+		return fail(e, "next", fmt.Errorf("start a generator in namespace %q: %w", opts.Namespace, err))
 	}
 	werr := writeIDs(ctx, e.stdout, gen, *n, *wait)
 	closeCtx, cancelClose := context.WithTimeout(context.Background(), 5*time.Second)
@@ -105,7 +80,7 @@ quick runs.`)
 		return fail(e, "next", werr)
 	case cerr != nil:
 		// The IDs are good; the lease simply expires after its TTL.
-		fmt.Fprintf(e.stderr, "idgen next: warning: releasing the lease: %v (it expires after %v)\n", cerr, *ttl)
+		fmt.Fprintf(e.stderr, "idgen next: warning: releasing the lease: %v (it expires after %v)\n", cerr, opts.TTL)
 	}
 	return exitOK
 }

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/snowlease/idgen"
+	"github.com/snowlease/idgen/metrics"
+	"github.com/snowlease/idgen/serve"
+)
+
+func runServe(ctx context.Context, e *env, args []string) int {
+	fs := newFlagSet("serve", "[--addr HOST:PORT] [--namespace NS] [--layout L] [--ttl D]", `
+Lease a worker ID from Redis and serve IDs until SIGTERM or SIGINT: plain
+HTTP/JSON (GET /v1/ids?count=N, GET /v1/decode/{id}), gRPC, gRPC-Web and the
+Connect protocol (idgen.v1.IDService), the gRPC health service and server
+reflection, all on --addr; /livez, /readyz and /metrics (Prometheus) too.
+Any number of servers, and programs that embed the library, may share a
+namespace: no two ever hand out the same ID.
+
+/readyz is 503 until the worker ID is leased (a new namespace waits out a
+quarantine of about TTL + --max-skew first) and whenever IDs cannot be
+issued; requests for IDs then get 503 / UNAVAILABLE with a Retry-After.
+On SIGTERM, /readyz turns 503 at once, requests keep being served for
+--drain-delay (so load balancers stop sending new ones), in-flight requests
+finish within --shutdown-timeout, and the lease is released.`)
+	var conn connFlags
+	conn.register(fs, e.getenv)
+	var gf genFlags
+	gf.register(fs)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen `address` (host:port) for HTTP/1.1 and HTTP/2 cleartext")
+	maxCount := fs.Int("max-count", serve.DefaultMaxCount, "most IDs one request may ask for (1 to 100000)")
+	retryAfter := fs.Duration("retry-after", time.Second, "what a 503 / UNAVAILABLE tells clients to wait before retrying")
+	drainDelay := fs.Duration("drain-delay", 2*time.Second, "after SIGTERM, how `long` to keep serving with /readyz at 503 before closing the listener")
+	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "after the drain delay, how `long` in-flight requests get to finish")
+	if code, done := parseFlags(fs, e, args); done {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return usageError(e, "serve", "unexpected argument %q", fs.Arg(0))
+	}
+	if *drainDelay < 0 || *drainDelay > 10*time.Minute {
+		return usageError(e, "serve", "--drain-delay is %v, allowed 0 to 10m", *drainDelay)
+	}
+	if *shutdownTimeout <= 0 || *shutdownTimeout > 10*time.Minute {
+		return usageError(e, "serve", "--shutdown-timeout is %v, allowed 1ns to 10m", *shutdownTimeout)
+	}
+	logger := newStderrLogger(e.stderr, "serve")
+	opts, err := gf.options(logger)
+	if err != nil {
+		return usageError(e, "serve", "%v", err)
+	}
+	reg := prometheus.NewRegistry()
+	srvOpts := serve.Options{MaxCount: *maxCount, RetryAfter: *retryAfter, Registerer: reg, Gatherer: reg, Logger: logger}
+
+	client, code := conn.open(ctx, e, "serve")
+	if client == nil {
+		return code
+	}
+	defer client.Close()
+
+	// Listen before leasing a worker ID, so a taken port costs nothing.
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fail(e, "serve", fmt.Errorf("listen on %s: %w (pick another with --addr)", *addr, err))
+	}
+	starting, err := idgen.Start(client, opts)
+	if err != nil {
+		ln.Close()
+		return usageError(e, "serve", "%v", err)
+	}
+	closeGen := func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := starting.Close(cctx); err != nil && !errors.Is(err, idgen.ErrClosed) {
+			fmt.Fprintf(e.stderr, "idgen serve: warning: releasing the lease: %v (it expires after %v)\n", err, opts.TTL)
+		}
+	}
+	srv, err := serve.New(starting, srvOpts)
+	if err == nil {
+		err = registerCollectors(reg, starting)
+	}
+	if err != nil {
+		ln.Close()
+		closeGen()
+		return usageError(e, "serve", "%v", err)
+	}
+
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(slog.DiscardHandler, slog.LevelError),
+	}
+	hs.Protocols = new(http.Protocols)
+	hs.Protocols.SetHTTP1(true)
+	hs.Protocols.SetUnencryptedHTTP2(true)
+
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	startFailed := make(chan error, 1)
+	go func() {
+		if _, err := starting.Wait(ctx); err != nil && ctx.Err() == nil {
+			startFailed <- err // for good: bad credentials, eviction policy, ...
+		}
+	}()
+	fmt.Fprintf(e.stderr, "idgen serve: listening on http://%s (namespace %q); /readyz turns 200 once a worker ID is leased\n",
+		ln.Addr(), opts.Namespace)
+
+	select {
+	case err = <-served:
+		closeGen()
+		return fail(e, "serve", err)
+	case err = <-startFailed:
+	case <-ctx.Done():
+	}
+	if err != nil {
+		_ = hs.Close()
+		closeGen()
+		return fail(e, "serve", err)
+	}
+
+	// Drain: readiness goes 503 first, requests are still served while
+	// load balancers notice, then in-flight requests finish, then the lease
+	// is released.
+	fmt.Fprintf(e.stderr, "idgen serve: %v: draining for %v, then shutting down\n", context.Cause(ctx), *drainDelay)
+	srv.Drain()
+	time.Sleep(*drainDelay)
+	sctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
+	defer cancel()
+	serr := hs.Shutdown(sctx)
+	closeGen()
+	if serr != nil {
+		fmt.Fprintf(e.stderr, "idgen serve: warning: in-flight requests cut off after --shutdown-timeout %v: %v\n", *shutdownTimeout, serr)
+	}
+	fmt.Fprintln(e.stderr, "idgen serve: stopped; lease released")
+	return exitOK // SIGTERM is how a server is meant to end
+}
+
+// registerCollectors adds the Generator's metrics (once it has started) and
+// the Go runtime's to reg.
+func registerCollectors(reg *prometheus.Registry, s *idgen.Starting) error {
+	for _, c := range []prometheus.Collector{
+		metrics.NewCollector(startingStats{s}, metrics.Options{}),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startingStats gives the collector the Generator's Stats once it runs,
+// and zeros before.
+type startingStats struct{ s *idgen.Starting }
+
+func (s startingStats) Stats() idgen.Stats {
+	if g := s.s.Generator(); g != nil {
+		return g.Stats()
+	}
+	return idgen.Stats{}
+}
