@@ -199,17 +199,22 @@ func (s *Server) putBuffers(b *buffers) {
 	s.pool.Put(b)
 }
 
-// issue fills ids or says why it could not. A batch the Generator cut
-// short is not returned: its IDs are simply never used.
+// issue fills ids (NextN may return fewer than asked, as many as fit below
+// its limit, and is called again for the rest) or says why it could not.
+// The IDs of a batch cut short by an error are not returned: they are
+// simply never used.
 func (s *Server) issue(ids []snowflake.ID) error {
-	k, err := s.src.NextN(ids)
-	if err != nil {
-		return err
+	for done := 0; done < len(ids); {
+		k, err := s.src.NextN(ids[done:])
+		if err != nil {
+			return err
+		}
+		if k == 0 {
+			return errors.New("the generator issued no IDs and gave no reason")
+		}
+		done += k
 	}
-	if k != len(ids) {
-		return fmt.Errorf("the generator issued %d of %d IDs", k, len(ids))
-	}
-	s.m.ids.Add(float64(k))
+	s.m.ids.Add(float64(len(ids)))
 	return nil
 }
 
