@@ -456,3 +456,49 @@ func TestH2CPriorKnowledge(t *testing.T) {
 	require.Equal(t, 200, res.StatusCode)
 	require.Equal(t, 2, res.ProtoMajor)
 }
+
+// Spread takes each batch from one source in turn: a response's IDs
+// increase and come from one worker ID, and a closed source is skipped.
+func TestSpread(t *testing.T) {
+	t.Parallel()
+	a := idgentest.New(t, idgentest.Options{WorkerID: 1})
+	b := idgentest.New(t, idgentest.Options{WorkerID: 2})
+	src, err := serve.Spread(a, b)
+	require.NoError(t, err)
+	base := start(t, newServer(t, src))
+	workers := map[int64]int{}
+	seen := map[snowflake.ID]bool{}
+	for range 20 {
+		r := do(t, "GET", base+"/v1/ids?count=5000")
+		require.Equal(t, 200, r.code, r.body)
+		ids := idsOf(t, r.body)
+		requireIncreasing(t, ids)
+		w := snowflake.Twitter.Decompose(ids[0]).Worker
+		for _, id := range ids {
+			require.Equal(t, w, snowflake.Twitter.Decompose(id).Worker, "one worker ID per response")
+			require.False(t, seen[id])
+			seen[id] = true
+		}
+		workers[w]++
+	}
+	assert.Equal(t, map[int64]int{1: 10, 2: 10}, workers)
+
+	require.NoError(t, a.Close(t.Context()))
+	require.Equal(t, 200, do(t, "GET", base+"/readyz").code, "ready while one source is")
+	for range 4 {
+		r := do(t, "GET", base+"/v1/ids?count=10")
+		require.Equal(t, 200, r.code, r.body)
+		require.Equal(t, int64(2), snowflake.Twitter.Decompose(idsOf(t, r.body)[0]).Worker)
+	}
+	require.NoError(t, b.Close(t.Context()))
+	r := do(t, "GET", base+"/readyz")
+	require.Equal(t, 503, r.code)
+	r = do(t, "GET", base+"/v1/ids")
+	require.Equal(t, 503, r.code)
+	assert.Contains(t, r.body, "generator stopped")
+
+	_, err = serve.Spread()
+	require.ErrorIs(t, err, serve.ErrInvalidOptions)
+	_, err = serve.Spread(a, idgentest.New(t, idgentest.Options{Layout: snowflake.Sonyflake}))
+	require.ErrorContains(t, err, "another layout")
+}

@@ -116,11 +116,11 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 	t.Parallel()
 	rs := redistest.Start(t, redistest.Config{})
 	s := startServer(t, rs, "--namespace", "drain", "--ttl", "2s", "--max-skew", "300ms",
-		"--drain-delay", "1500ms", "--shutdown-timeout", "3s")
+		"--drain-delay", "1500ms", "--shutdown-timeout", "3s", "--workers", "2")
 	require.Eventually(t, func() bool { return get(s.base+"/readyz", time.Second).code == 200 }, 20*time.Second, 20*time.Millisecond)
 	infos, err := lease.List(context.Background(), rs.Client(t), "drain")
 	require.NoError(t, err)
-	require.Len(t, infos, 1)
+	require.Len(t, infos, 2, "--workers 2 leases two worker IDs")
 
 	// Load that runs through the whole shutdown.
 	var served, refused atomic.Int64

@@ -1,0 +1,65 @@
+// Command baseline is what the idgen service is measured against: the same
+// net/http server set-up (HTTP/1.1 and HTTP/2 cleartext on one port) with a
+// bare handler for GET /v1/ids that writes a constant, and a bare connect
+// handler for idgen.v1.IDService/Next that returns constant IDs. Whatever
+// the service costs above this is idgen's own work: the generator, the
+// encoding, the routing, the metrics.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+
+	"connectrpc.com/connect"
+
+	idgenv1 "github.com/snowlease/idgen/serve/gen/idgen/v1"
+	"github.com/snowlease/idgen/serve/gen/idgen/v1/idgenv1connect"
+)
+
+type constant struct {
+	idgenv1connect.UnimplementedIDServiceHandler
+	ids []int64
+}
+
+func (c *constant) Next(_ context.Context, req *connect.Request[idgenv1.NextRequest]) (*connect.Response[idgenv1.NextResponse], error) {
+	n := max(1, int(req.Msg.GetCount()))
+	if n > len(c.ids) {
+		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("count is %d, allowed 1 to %d", n, len(c.ids)))
+	}
+	return connect.NewResponse(&idgenv1.NextResponse{Ids: c.ids[:n]}), nil
+}
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8081", "listen address")
+	flag.Parse()
+	const id = 2127594828810203136
+	ids := make([]int64, 10_000)
+	for i := range ids {
+		ids[i] = id + int64(i)
+	}
+	one := []byte(`{"ids":["` + strconv.FormatInt(id, 10) + `"]}` + "\n")
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/ids", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("count") != "" && r.URL.Query().Get("count") != "1" {
+			http.Error(w, "the baseline serves count=1 only", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(one)))
+		_, _ = w.Write(one)
+	})
+	mux.Handle(idgenv1connect.NewIDServiceHandler(&constant{ids: ids}))
+	hs := &http.Server{Addr: *addr, Handler: mux, Protocols: new(http.Protocols)}
+	hs.Protocols.SetHTTP1(true)
+	hs.Protocols.SetUnencryptedHTTP2(true)
+	fmt.Fprintf(os.Stderr, "baseline: listening on %s\n", strings.TrimPrefix(*addr, "http://"))
+	if err := hs.ListenAndServe(); err != nil {
+		fmt.Fprintln(os.Stderr, "baseline:", err)
+		os.Exit(1)
+	}
+}

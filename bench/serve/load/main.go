@@ -1,0 +1,234 @@
+// Command load drives an idgen service (or the bare baseline) over HTTP/JSON
+// or gRPC and reports requests/s, IDs/s and latency percentiles. With
+// -rate it sends at a fixed rate (open loop: a late response does not delay
+// the next request, and latency is measured from when the request was due),
+// otherwise as fast as -c workers can. With -check it keeps every ID and
+// fails on a duplicate.
+//
+//	load -url http://127.0.0.1:8080 -proto grpc -count 1000 -c 16 -d 10s
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"connectrpc.com/connect"
+
+	idgenv1 "github.com/snowlease/idgen/serve/gen/idgen/v1"
+	"github.com/snowlease/idgen/serve/gen/idgen/v1/idgenv1connect"
+)
+
+func main() {
+	var (
+		urls     = flag.String("url", "http://127.0.0.1:8080", "comma-separated base URLs; workers spread over them")
+		proto    = flag.String("proto", "http", "http (GET /v1/ids, HTTP/1.1 keep-alive) or grpc (h2c)")
+		count    = flag.Int("count", 1, "IDs per request")
+		workers  = flag.Int("c", 16, "concurrent requests (and connections)")
+		duration = flag.Duration("d", 10*time.Second, "how long to measure")
+		warmup   = flag.Duration("warmup", time.Second, "load before measuring, not counted")
+		rate     = flag.Float64("rate", 0, "requests per second in all (0: as fast as possible)")
+		check    = flag.Bool("check", false, "keep every ID and fail on a duplicate")
+		label    = flag.String("label", "", "name printed with the result")
+	)
+	flag.Parse()
+	if *count < 1 || *workers < 1 || *duration <= 0 || *rate < 0 {
+		fmt.Fprintln(os.Stderr, "load: -count and -c must be positive, -d positive, -rate not negative")
+		os.Exit(2)
+	}
+	targets := strings.Split(*urls, ",")
+	call := make([]func(context.Context) (int, []int64, error), *workers)
+	for w := range call {
+		base := targets[w%len(targets)]
+		switch *proto {
+		case "http":
+			call[w] = httpCaller(base, *count, *check)
+		case "grpc":
+			call[w] = grpcCaller(base, *count)
+		default:
+			fmt.Fprintf(os.Stderr, "load: -proto is %q, allowed http or grpc\n", *proto)
+			os.Exit(2)
+		}
+	}
+	res := run(call, *rate, *warmup, *duration, *check)
+	res.print(*label, *proto, *count, *workers, *rate)
+	if res.dups > 0 || res.errs > 0 && res.ok == 0 {
+		os.Exit(1)
+	}
+}
+
+// httpCaller asks GET /v1/ids over its own HTTP/1.1 keep-alive connection.
+func httpCaller(base string, count int, check bool) func(context.Context) (int, []int64, error) {
+	tr := &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}
+	c := &http.Client{Transport: tr}
+	u := base + "/v1/ids?count=" + strconv.Itoa(count)
+	if check {
+		u += "&format=text"
+	}
+	var buf bytes.Buffer
+	return func(ctx context.Context) (int, []int64, error) {
+		req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
+		if err != nil {
+			return 0, nil, err
+		}
+		res, err := c.Do(req)
+		if err != nil {
+			return 0, nil, err
+		}
+		buf.Reset()
+		_, err = buf.ReadFrom(res.Body)
+		res.Body.Close()
+		if err != nil {
+			return 0, nil, err
+		}
+		if res.StatusCode != 200 {
+			return 0, nil, fmt.Errorf("status %d: %s", res.StatusCode, bytes.TrimSpace(buf.Bytes()))
+		}
+		if !check {
+			return count, nil, nil
+		}
+		var ids []int64
+		for _, f := range strings.Fields(buf.String()) {
+			v, err := strconv.ParseInt(f, 10, 64)
+			if err != nil {
+				return 0, nil, fmt.Errorf("bad ID %q", f)
+			}
+			ids = append(ids, v)
+		}
+		return len(ids), ids, nil
+	}
+}
+
+// grpcCaller calls idgen.v1.IDService/Next over its own HTTP/2 connection.
+func grpcCaller(base string, count int) func(context.Context) (int, []int64, error) {
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	c := idgenv1connect.NewIDServiceClient(&http.Client{Transport: tr}, base, connect.WithGRPC())
+	req := &idgenv1.NextRequest{Count: uint32(count)}
+	return func(ctx context.Context) (int, []int64, error) {
+		res, err := c.Next(ctx, connect.NewRequest(req))
+		if err != nil {
+			return 0, nil, err
+		}
+		return len(res.Msg.GetIds()), res.Msg.GetIds(), nil
+	}
+}
+
+type result struct {
+	elapsed     time.Duration
+	ok, errs    int64
+	ids         int64
+	dups        int
+	lat         []time.Duration
+	firstErr    error
+}
+
+func run(call []func(context.Context) (int, []int64, error), rate float64, warmup, duration time.Duration, check bool) result {
+	var (
+		measuring atomic.Bool
+		stop      atomic.Bool
+		seq       atomic.Int64
+		mu        sync.Mutex
+		res       result
+		seen      = map[int64]struct{}{}
+		wg        sync.WaitGroup
+	)
+	start := time.Now()
+	var measureStart time.Time
+	for _, f := range call {
+		wg.Go(func() {
+			lat := make([]time.Duration, 0, 1<<16)
+			var ok, errs, ids int64
+			var firstErr error
+			for !stop.Load() {
+				due := time.Now()
+				if rate > 0 {
+					due = start.Add(time.Duration(float64(seq.Add(1)-1) / rate * float64(time.Second)))
+					if d := time.Until(due); d > 0 {
+						time.Sleep(d)
+					}
+				}
+				n, got, err := f(context.Background())
+				d := time.Since(due)
+				if !measuring.Load() {
+					continue
+				}
+				if err != nil {
+					errs++
+					if firstErr == nil {
+						firstErr = err
+					}
+					continue
+				}
+				ok++
+				ids += int64(n)
+				lat = append(lat, d)
+				if check {
+					mu.Lock()
+					for _, id := range got {
+						if _, dup := seen[id]; dup {
+							res.dups++
+						}
+						seen[id] = struct{}{}
+					}
+					mu.Unlock()
+				}
+			}
+			mu.Lock()
+			res.ok += ok
+			res.errs += errs
+			res.ids += ids
+			res.lat = append(res.lat, lat...)
+			if res.firstErr == nil {
+				res.firstErr = firstErr
+			}
+			mu.Unlock()
+		})
+	}
+	time.Sleep(warmup)
+	measureStart = time.Now()
+	measuring.Store(true)
+	time.Sleep(duration)
+	measuring.Store(false)
+	res.elapsed = time.Since(measureStart)
+	stop.Store(true)
+	wg.Wait()
+	return res
+}
+
+func (r result) print(label, proto string, count, workers int, rate float64) {
+	slices.Sort(r.lat)
+	pct := func(p float64) time.Duration {
+		if len(r.lat) == 0 {
+			return 0
+		}
+		return r.lat[min(len(r.lat)-1, int(p*float64(len(r.lat))))]
+	}
+	secs := r.elapsed.Seconds()
+	mode := "saturation"
+	if rate > 0 {
+		mode = fmt.Sprintf("rate %.0f/s", rate)
+	}
+	fmt.Printf("%s proto=%s count=%d c=%d %s: %.0f req/s, %.0f IDs/s, p50 %v, p99 %v, p99.9 %v, max %v, errors %d, duplicates %d\n",
+		label, proto, count, workers, mode, float64(r.ok)/secs, float64(r.ids)/secs,
+		pct(0.50).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), pct(0.999).Round(time.Microsecond),
+		pct(1).Round(time.Microsecond), r.errs, r.dups)
+	if r.firstErr != nil {
+		msg := r.firstErr.Error()
+		if errors.Is(r.firstErr, io.EOF) {
+			msg = "EOF"
+		}
+		fmt.Printf("  first error: %s\n", msg)
+	}
+}
