@@ -8,7 +8,7 @@ BENCHTIME ?= 1s
 CHAOSTIME ?= 30m
 SIMTIME   ?= 1h
 
-.PHONY: test deps lint vet unit go125 fuzz-short fuzz fuzz-long bench chaos sim-soak generate generate-proto tidy-cmd
+.PHONY: test deps lint vet unit go125 fuzz-short fuzz fuzz-long bench chaos sim-soak generate generate-proto tidy-cmd bench-serve
 
 # Every module of the repository: the root (the library and the CLI), then
 # the modules with heavier dependencies (go.work ties them together).
@@ -129,6 +129,14 @@ fuzz-long:
 
 bench:
 	cd bench && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+# Load run of idgen serve next to a bare baseline (docs/benchmarks.md): wrk,
+# h2load and bench/serve/load over loopback. Installs wrk and h2load.
+DURATION ?= 10s
+bench-serve:
+	@command -v wrk >/dev/null && command -v h2load >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nghttp2-client >/dev/null)
+	DURATION=$(DURATION) bench/serve/run.sh
 
 # Long chaos soak against real redis-server processes (the bounded run is part of `make test`).
 # Summary lines go to the terminal and to CHAOSREPORT.

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Load run of `idgen serve` next to the bare baseline (bench/serve/baseline),
+# on this machine, over loopback: `make bench-serve` (DURATION=10s by
+# default). Servers run on CPU 0 and the load drivers on CPU 1 (taskset), so
+# a server has one core whoever drives it. Drivers: wrk (HTTP/1.1) and h2load
+# (gRPC over h2c) from Debian's packages, and bench/serve/load (both
+# protocols, latency percentiles, fixed-rate runs, duplicate check).
+set -euo pipefail
+
+DURATION=${DURATION:-10s}
+SECS=${DURATION%s}
+CONNS=${CONNS:-32}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+work=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+for tool in wrk h2load redis-server taskset; do
+	command -v "$tool" >/dev/null || { echo "bench-serve: $tool is missing: apt-get install -y wrk nghttp2-client redis-server util-linux" >&2; exit 1; }
+done
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_ready() { # url
+	for _ in $(seq 1 300); do
+		[ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" = 200 ] && return 0
+		sleep 0.1
+	done
+	echo "bench-serve: $1 never answered 200" >&2
+	exit 1
+}
+
+echo "== build"
+(cd "$root" && go build -o "$work/idgen" ./cmd/idgen && go build -o "$work/baseline" ./bench/serve/baseline &&
+	go build -o "$work/load" ./bench/serve/load)
+
+rport=$(free_port)
+redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
+pids+=($!)
+sleep 0.3
+export REDIS_URL="redis://127.0.0.1:$rport"
+ns="bench-$$"
+"$work/idgen" init --namespace "$ns" >/dev/null
+
+bport=$(free_port)
+taskset -c 0 "$work/baseline" --addr "127.0.0.1:$bport" 2>"$work/baseline.log" &
+pids+=($!)
+iport=$(free_port)
+taskset -c 0 "$work/idgen" serve --addr "127.0.0.1:$iport" --namespace "$ns" --workers "${WORKERS:-2}" 2>"$work/serve.log" &
+pids+=($!)
+wait_ready "http://127.0.0.1:$iport/readyz"
+wait_ready "http://127.0.0.1:$bport/v1/ids"
+
+# A gRPC request for h2load: the 5-byte gRPC frame header, then
+# NextRequest{count: 1} (field 1, varint 1).
+printf '\x00\x00\x00\x00\x02\x08\x01' >"$work/next1.bin"
+cat >"$work/p999.lua" <<'EOF'
+done = function(summary, latency, requests)
+	io.write(string.format("wrk-latency p50 %.0fus p99 %.0fus p99.9 %.0fus\n",
+		latency:percentile(50), latency:percentile(99), latency:percentile(99.9)))
+end
+EOF
+
+echo "== machine: $(nproc) CPUs, $(go version | cut -d' ' -f3), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for target in "bare:$bport" "idgen:$iport"; do
+	name=${target%%:*}
+	url="http://127.0.0.1:${target##*:}"
+	echo "== $name: single IDs at saturation"
+	taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" -s "$work/p999.lua" "$url/v1/ids" |
+		grep -E 'Requests/sec|wrk-latency|Non-2xx|errors' | sed "s/^/$name http wrk: /"
+	taskset -c 1 h2load -c"$CONNS" -m4 -D"$SECS" --warm-up-time=1 \
+		-H 'content-type: application/grpc' -H 'te: trailers' -d "$work/next1.bin" \
+		"$url/idgen.v1.IDService/Next" | grep -E '^finished in|^requests:|^status codes:' | sed "s/^/$name grpc h2load: /"
+	taskset -c 1 "$work/load" -url "$url" -proto http -c "$CONNS" -d "$DURATION" -label "$name"
+	taskset -c 1 "$work/load" -url "$url" -proto grpc -c "$CONNS" -d "$DURATION" -label "$name"
+done
+
+echo "== idgen: latency at half of its own saturation rate (fixed rate, open loop)"
+for proto in http grpc; do
+	sat=$(taskset -c 1 "$work/load" -url "http://127.0.0.1:$iport" -proto "$proto" -c "$CONNS" -d 5s -label sat |
+		sed -E 's/.*saturation: ([0-9]+) req\/s.*/\1/')
+	half=$((sat / 2))
+	taskset -c 1 "$work/load" -url "http://127.0.0.1:$iport" -proto "$proto" -c "$CONNS" -d "$DURATION" -rate "$half" \
+		-label "idgen (half of $sat)"
+done
+
+echo "== idgen: batches of 1,000 over gRPC, every ID checked for duplicates"
+taskset -c 1 "$work/load" -url "http://127.0.0.1:$iport" -proto grpc -count 1000 -c 8 -d "$DURATION" -check -label idgen
+echo "== bare: batches of 1,000 over gRPC (constant IDs)"
+taskset -c 1 "$work/load" -url "http://127.0.0.1:$bport" -proto grpc -count 1000 -c 8 -d "$DURATION" -label bare
