@@ -93,3 +93,26 @@ echo "== idgen: batches of 1,000 over gRPC, every ID checked for duplicates"
 taskset -c 1 "$work/load" -url "http://127.0.0.1:$iport" -proto grpc -count 1000 -c 8 -d "$DURATION" -check -label idgen
 echo "== bare: batches of 1,000 over gRPC (constant IDs)"
 taskset -c 1 "$work/load" -url "http://127.0.0.1:$bport" -proto grpc -count 1000 -c 8 -d "$DURATION" -label bare
+
+echo "== four servers on one namespace under gRPC load; one frozen (SIGSTOP) past its TTL, then thawed"
+ns4="four-$$"
+"$work/idgen" init --namespace "$ns4" >/dev/null
+urls=()
+four=()
+for i in 0 1 2 3; do
+	p=$(free_port)
+	taskset -c 0 "$work/idgen" serve --addr "127.0.0.1:$p" --namespace "$ns4" --ttl 2s --max-skew 300ms \
+		--retry-after 100ms 2>"$work/four$i.log" &
+	four+=($!)
+	pids+=($!)
+	urls+=("http://127.0.0.1:$p")
+done
+for u in "${urls[@]}"; do wait_ready "$u/readyz"; done
+list=$(IFS=,; echo "${urls[*]}")
+(sleep 2; kill -STOP "${four[0]}"; sleep 3; kill -CONT "${four[0]}") &
+taskset -c 1 "$work/load" -url "$list" -proto grpc -count 1000 -c 8 -d 8s -check -dump "$work/during.ids" \
+	-label "4 servers, server 1 frozen 3 s (TTL 2 s)" || true
+taskset -c 1 "$work/load" -url "$list" -proto grpc -count 1000 -c 8 -d 3s -check -dump "$work/after.ids" \
+	-label "4 servers, after the thaw"
+"$work/load" -verify "$work/during.ids,$work/after.ids"
+grep -h "lease" "$work/four0.log" | head -3 | sed 's/^/server 1: /' || true

@@ -11,6 +11,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -41,16 +42,23 @@ func main() {
 		rate     = flag.Float64("rate", 0, "requests per second in all (0: as fast as possible)")
 		check    = flag.Bool("check", false, "keep every ID and fail on a duplicate")
 		label    = flag.String("label", "", "name printed with the result")
+		dump     = flag.String("dump", "", "with -check: also write every ID to this file (8 bytes each, little-endian)")
+		verify   = flag.String("verify", "", "only read the comma-separated -dump files and count duplicates across them")
 	)
 	flag.Parse()
+	if *verify != "" {
+		os.Exit(verifyFiles(strings.Split(*verify, ",")))
+	}
 	if *count < 1 || *workers < 1 || *duration <= 0 || *rate < 0 {
 		fmt.Fprintln(os.Stderr, "load: -count and -c must be positive, -d positive, -rate not negative")
 		os.Exit(2)
 	}
 	targets := strings.Split(*urls, ",")
 	call := make([]func(context.Context) (int, []int64, error), *workers)
+	targetOf = make([]int, *workers)
 	for w := range call {
 		base := targets[w%len(targets)]
+		targetOf[w] = w % len(targets)
 		switch *proto {
 		case "http":
 			call[w] = httpCaller(base, *count, *check)
@@ -63,6 +71,17 @@ func main() {
 	}
 	res := run(call, *rate, *warmup, *duration, *check)
 	res.print(*label, *proto, *count, *workers, *rate)
+	if len(targets) > 1 {
+		for i, t := range targets {
+			fmt.Printf("  %s: %d IDs\n", t, res.perTarget[i])
+		}
+	}
+	if *dump != "" {
+		if err := writeIDs(*dump, res.all); err != nil {
+			fmt.Fprintln(os.Stderr, "load:", err)
+			os.Exit(1)
+		}
+	}
 	if res.dups > 0 || res.errs > 0 && res.ok == 0 {
 		os.Exit(1)
 	}
@@ -125,14 +144,20 @@ func grpcCaller(base string, count int) func(context.Context) (int, []int64, err
 	}
 }
 
+// targetOf is the base URL index of each worker.
+var targetOf []int
+
 type result struct {
 	elapsed  time.Duration
 	ok, errs int64
 	ids      int64
 	dups     int
 	checked  int
-	lat      []time.Duration
-	firstErr error
+	all      []int64
+	// perTarget counts the IDs from each base URL.
+	perTarget []int64
+	lat       []time.Duration
+	firstErr  error
 }
 
 func run(call []func(context.Context) (int, []int64, error), rate float64, warmup, duration time.Duration, check bool) result {
@@ -147,7 +172,8 @@ func run(call []func(context.Context) (int, []int64, error), rate float64, warmu
 	)
 	start := time.Now()
 	var measureStart time.Time
-	for _, f := range call {
+	res.perTarget = make([]int64, len(targetOf))
+	for w, f := range call {
 		wg.Go(func() {
 			lat := make([]time.Duration, 0, 1<<16)
 			var mine []int64
@@ -161,7 +187,9 @@ func run(call []func(context.Context) (int, []int64, error), rate float64, warmu
 						time.Sleep(d)
 					}
 				}
-				n, got, err := f(context.Background())
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				n, got, err := f(ctx)
+				cancel()
 				d := time.Since(due)
 				if !measuring.Load() {
 					continue
@@ -184,6 +212,7 @@ func run(call []func(context.Context) (int, []int64, error), rate float64, warmu
 			res.ok += ok
 			res.errs += errs
 			res.ids += ids
+			res.perTarget[targetOf[w]] += ids
 			res.lat = append(res.lat, lat...)
 			all = append(all, mine...)
 			if res.firstErr == nil {
@@ -209,6 +238,7 @@ func run(call []func(context.Context) (int, []int64, error), rate float64, warmu
 		}
 	}
 	res.checked = len(all)
+	res.all = all
 	return res
 }
 
@@ -239,4 +269,38 @@ func (r result) print(label, proto string, count, workers int, rate float64) {
 		}
 		fmt.Printf("  first error: %s\n", msg)
 	}
+}
+
+func writeIDs(path string, ids []int64) error {
+	b := make([]byte, 8*len(ids))
+	for i, id := range ids {
+		binary.LittleEndian.PutUint64(b[8*i:], uint64(id))
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+func verifyFiles(paths []string) int {
+	var all []int64
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "load:", err)
+			return 1
+		}
+		for i := 0; i+8 <= len(b); i += 8 {
+			all = append(all, int64(binary.LittleEndian.Uint64(b[i:])))
+		}
+	}
+	slices.Sort(all)
+	dups := 0
+	for i := 1; i < len(all); i++ {
+		if all[i] == all[i-1] {
+			dups++
+		}
+	}
+	fmt.Printf("verify: %d IDs in %d files, %d duplicates\n", len(all), len(paths), dups)
+	if dups > 0 || len(all) == 0 {
+		return 1
+	}
+	return 0
 }
