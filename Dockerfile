@@ -13,7 +13,7 @@
 
 ARG GO_VERSION=1.26
 
-FROM golang:${GO_VERSION}-bookworm AS build
+FROM golang:${GO_VERSION} AS build
 WORKDIR /src
 # Every module of the workspace must be present for go.work to load; the
 # module and build caches persist between builds.
