@@ -8,7 +8,7 @@ BENCHTIME ?= 1s
 CHAOSTIME ?= 30m
 SIMTIME   ?= 1h
 
-.PHONY: test deps lint vet unit go125 fuzz-short fuzz fuzz-long bench chaos sim-soak generate generate-proto tidy-cmd bench-serve
+.PHONY: test deps lint vet unit go125 fuzz-short fuzz fuzz-long bench chaos sim-soak generate generate-proto tidy-cmd bench-serve docker
 
 # Every module of the repository: the root (the library and the CLI), then
 # the modules with heavier dependencies (go.work ties them together).
@@ -80,6 +80,13 @@ deps:
 		fi; \
 	fi
 	@redis-server --version
+	@# serve's Node client test needs Node.js 20+ and the packages of
+	@# serve/testdata/node/package-lock.json (npm ci, again when the lock changes).
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { \
+		echo "node and npm are missing: install Node.js 20 or later with npm (https://nodejs.org, or apt-get install -y nodejs npm) and run make test again" >&2; exit 1; }
+	@if [ ! serve/testdata/node/node_modules/.package-lock.json -nt serve/testdata/node/package-lock.json ]; then \
+		npm ci --prefix serve/testdata/node --ignore-scripts --no-audit --no-fund; fi
+	@node --version
 	@# examples/postgres's test needs PostgreSQL at DATABASE_URL (default 127.0.0.1:5432, database test).
 	@if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then \
 		echo "PostgreSQL is not answering on 127.0.0.1:5432: trying to start it"; \
@@ -157,3 +164,9 @@ generate: generate-proto
 # The service's generated Go code (serve/gen) from proto/. Committed.
 generate-proto:
 	$(GO) run $(BUF) generate
+
+# The container image of the idgen command (Dockerfile; `idgen serve` by
+# default), built from this checkout's workspace.
+IMAGE ?= idgen:dev
+docker:
+	docker build -t $(IMAGE) .
