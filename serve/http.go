@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -107,6 +109,24 @@ func lookupEncoding(name string) (encoding, bool) {
 	return encoding{}, false
 }
 
+// query parses the request's query string strictly: a malformed one, an
+// unknown parameter or one given twice is an error that says so.
+func query(r *http.Request, route string, known ...string) (url.Values, error) {
+	vals, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("malformed query string: %v", err)
+	}
+	for k, v := range vals {
+		if !slices.Contains(known, k) {
+			return nil, fmt.Errorf("unknown parameter %q: %s takes %s", k, route, strings.Join(known, ", "))
+		}
+		if len(v) > 1 {
+			return nil, fmt.Errorf("parameter %q is given %d times", k, len(v))
+		}
+	}
+	return vals, nil
+}
+
 // idsQuery is a parsed /v1/ids request.
 type idsQuery struct {
 	count int
@@ -116,13 +136,9 @@ type idsQuery struct {
 
 func (s *Server) parseIDsQuery(r *http.Request) (idsQuery, error) {
 	q := idsQuery{count: 1, enc: encodings[0]}
-	vals := r.URL.Query()
-	for k := range vals {
-		switch k {
-		case "count", "format", "encoding":
-		default:
-			return q, fmt.Errorf("unknown parameter %q: /v1/ids takes count, format and encoding", k)
-		}
+	vals, err := query(r, "/v1/ids", "count", "format", "encoding")
+	if err != nil {
+		return q, err
 	}
 	if c := vals.Get("count"); c != "" {
 		n, err := strconv.Atoi(c)
@@ -223,13 +239,12 @@ func Decode(layout snowflake.Layout, id snowflake.ID) (Decoded, error) {
 }
 
 func (s *Server) serveDecode(w http.ResponseWriter, r *http.Request) {
-	for k := range r.URL.Query() {
-		if k != "encoding" {
-			s.writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown parameter %q: /v1/decode/{id} takes encoding", k))
-			return
-		}
+	vals, err := query(r, "/v1/decode/{id}", "encoding")
+	if err != nil {
+		s.writeError(w, http.StatusBadRequest, err.Error())
+		return
 	}
-	name := r.URL.Query().Get("encoding")
+	name := vals.Get("encoding")
 	raw := r.PathValue("id")
 	id, err := ParseID(raw, name)
 	if err != nil {

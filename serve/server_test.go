@@ -210,7 +210,9 @@ func TestHTTPBadInput(t *testing.T) {
 		{"GET", "/v1/ids?count=99999999999999999999999", 400, `allowed 1 to 500`},
 		{"GET", "/v1/ids?count=ten", 400, `count is "ten"`},
 		{"GET", "/v1/ids?count=", 200, ""}, // empty means the default, 1
-		{"GET", "/v1/ids?cnt=3", 400, `unknown parameter "cnt"`},
+		{"GET", "/v1/ids?cnt=3", 400, `unknown parameter "cnt": /v1/ids takes count, format, encoding`},
+		{"GET", "/v1/ids?count=%zz", 400, `malformed query string`},
+		{"GET", "/v1/ids?count=1&count=2", 400, `parameter "count" is given 2 times`},
 		{"GET", "/v1/ids?format=xml", 400, `format is "xml", allowed json, text`},
 		{"GET", "/v1/ids?format=base58&encoding=base36", 400, `format is "base58"`},
 		{"GET", "/v1/ids?encoding=base99", 400, `encoding is "base99", allowed decimal, base2`},
@@ -241,7 +243,7 @@ func TestHTTPBadInput(t *testing.T) {
 	}
 	// Only the one good request issued an ID.
 	assert.Equal(t, float64(1), metric(t, base, "idgen_serve_ids_total"))
-	assert.Equal(t, float64(9), metric(t, base, `idgen_serve_requests_total{code="400",route="/v1/ids"}`))
+	assert.Equal(t, float64(11), metric(t, base, `idgen_serve_requests_total{code="400",route="/v1/ids"}`))
 
 	// An oversized RPC request is refused before it is read whole.
 	big := strings.NewReader(`{"count":1,"pad":"` + strings.Repeat("x", 64<<10) + `"}`)
