@@ -17,15 +17,18 @@ type nsKeys struct {
 func namespaceKeys(ns string) nsKeys {
 	k := lease.KeysOf(ns)
 	return nsKeys{
-		meta:   k.Meta,
-		epoch:  k.Epoch,
-		hwm:    k.HWM,
-		lease0: lease.LeaseKey(ns, 0),
-		lease1: lease.LeaseKey(ns, 1),
-		// A lease key no worker ID ever has: write probes on it change nothing.
-		probe: "{" + ns + "}:lease:doctor-probe",
+		meta:   k.Meta(),
+		epoch:  k.Epoch(),
+		hwm:    k.HWM(),
+		lease0: k.Lease(0),
+		lease1: k.Lease(1),
+		probe:  probeKey(ns),
 	}
 }
+
+// probeKey is a lease key of namespace ns that no worker ID ever has: write
+// probes on it change nothing.
+func probeKey(ns string) string { return lease.KeysOf(ns).LeasePrefix() + "doctor-probe" }
 
 // aclNeed is one command the library runs, with the keys it runs it on.
 type aclNeed struct {

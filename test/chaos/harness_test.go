@@ -83,6 +83,7 @@ type harness struct {
 	bin   string
 	dir   string
 	ns    string
+	keys  lease.Keys // the namespace's key names
 	start time.Time
 	rng   *rand.Rand
 
@@ -193,7 +194,8 @@ func newHarness(t *testing.T, name string) *harness {
 		seed = uint64(time.Now().UnixNano())
 	}
 	t.Logf("seed %d (-chaos.seed to replay the fault order)", seed)
-	h := &harness{t: t, bin: bin, dir: dir, ns: "chaos-" + name, start: time.Now(),
+	ns := "chaos-" + name
+	h := &harness{t: t, bin: bin, dir: dir, ns: ns, keys: lease.KeysOf(ns), start: time.Now(),
 		rng: rand.New(rand.NewPCG(seed, 0x5eed)), faults: map[string]int{},
 		samples: map[string]map[string][]time.Duration{}, counts: map[string]map[string]int{}}
 	t.Cleanup(h.killAll)

@@ -220,7 +220,7 @@ type nsState struct {
 func (s *rollback) leaseKeys() []string {
 	var ks []string
 	for w := range rbWorkers {
-		ks = append(ks, s.h.leaseKey(int64(w)))
+		ks = append(ks, s.h.keys.Lease(int64(w)))
 	}
 	return ks
 }
@@ -230,16 +230,15 @@ var rbMarkers = []string{"chaos:before", "chaos:after"}
 func (s *rollback) read(c *redis.Client) (nsState, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	tag := "{" + s.h.ns + "}"
 	var hwm, meta *redis.MapStringStringCmd
 	var epoch *redis.StringCmd
 	var leases *redis.SliceCmd
 	var infoS, infoR, infoT *redis.StringCmd
 	var marks []*redis.IntCmd
 	_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		hwm = p.HGetAll(ctx, tag+":hwm")
-		meta = p.HGetAll(ctx, tag+":meta")
-		epoch = p.Get(ctx, tag+":epoch")
+		hwm = p.HGetAll(ctx, s.h.keys.HWM())
+		meta = p.HGetAll(ctx, s.h.keys.Meta())
+		epoch = p.Get(ctx, s.h.keys.Epoch())
 		leases = p.MGet(ctx, s.leaseKeys()...)
 		infoS = p.Info(ctx, "server")
 		infoR = p.Info(ctx, "replication")
@@ -1363,7 +1362,7 @@ func (s *rollback) waitReplicas(c *redis.Client, n int) {
 	if !poll(20*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		got, _ = c.HGet(ctx, "{"+s.h.ns+"}:meta", "replicas").Result()
+		got, _ = c.HGet(ctx, s.h.keys.Meta(), "replicas").Result()
 		return got == strconv.Itoa(n)
 	}) {
 		s.h.t.Fatalf("%s: the namespace remembers %q replicas, want %d", s.kind, got, n)

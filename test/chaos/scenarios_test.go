@@ -68,7 +68,7 @@ func sentinelFailover(h *harness, g *redistest.Sentinels, admin *redis.Client) {
 	t := h.t
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	epochKey := "{" + h.ns + "}:epoch"
+	epochKey := h.keys.Epoch()
 	epoch, err := admin.Get(ctx, epochKey).Result()
 	if err != nil {
 		t.Fatalf("sentinel-failover: read the dataset epoch: %v", err)
@@ -158,7 +158,7 @@ func runCluster(t *testing.T, d time.Duration) {
 			"-worker-bits", "2", "-min-replicas", "1", "-cluster-reload", "500ms")
 	}
 	h.waitIssuing(admin, smallWorkers, 30*time.Second)
-	slotKey := "{" + h.ns + "}:hwm"
+	slotKey := h.keys.HWM()
 	h.note("all %d worker IDs held and issuing through a ClusterClient; the namespace's slot is on %s",
 		smallWorkers, cl.MasterFor(t, slotKey).Addr)
 	deadline := time.Now().Add(d)
@@ -229,7 +229,7 @@ func runEviction(t *testing.T, policy string, d time.Duration) {
 	var wg sync.WaitGroup
 	var junk atomic.Int64
 	missing := map[string]*atomic.Int64{}
-	keys := []string{"{" + h.ns + "}:epoch", "{" + h.ns + "}:hwm", "{" + h.ns + "}:meta"}
+	keys := []string{h.keys.Epoch(), h.keys.HWM(), h.keys.Meta()}
 	for _, k := range keys {
 		missing[k] = &atomic.Int64{}
 	}

@@ -260,7 +260,7 @@ func (s *standalone) redisRestart() {
 	h := s.h
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	epochKey := "{" + h.ns + "}:epoch"
+	epochKey := h.keys.Epoch()
 	if err := s.admin.Set(ctx, "chaos:marker", "1", 0).Err(); err != nil {
 		h.t.Fatalf("redis-restart: %v", err)
 	}
@@ -369,11 +369,6 @@ func (s *standalone) latencySpike() {
 	h.after(func(r *chaos.Report) { h.noteOutages(r, "latency-spike", at, end.Add(2*time.Second), 0) })
 }
 
-// leaseKey is the lease key of worker ID w (lease package, doc.go: Keys).
-func (h *harness) leaseKey(w int64) string {
-	return "{" + h.ns + "}:lease:" + strconv.FormatInt(w, 10)
-}
-
 // leaseOverwrite replaces a held lease key with another holder's value, as a
 // misbehaving client would.
 func (s *standalone) leaseOverwrite() { s.h.stealLease(s.admin, "lease-overwrite", true) }
@@ -389,7 +384,7 @@ func (h *harness) stealLease(c redis.UniversalClient, kind string, overwrite boo
 	var at time.Time
 	for try := 0; ; try++ {
 		victim, w = h.pickHolder(c)
-		key := h.leaseKey(w)
+		key := h.keys.Lease(w)
 		at = time.Now()
 		var ok bool
 		if overwrite {
