@@ -8,7 +8,7 @@ BENCHTIME ?= 1s
 CHAOSTIME ?= 30m
 SIMTIME   ?= 1h
 
-.PHONY: test deps lint vet unit go125 fuzz-short fuzz fuzz-long bench chaos sim-soak generate
+.PHONY: test short deps lint vet unit go125 fuzz-short fuzz fuzz-long bench chaos sim-soak generate
 
 # Every module of the repository: the root (the library and the CLI), then
 # the modules with heavier dependencies (go.work ties them together).
@@ -22,6 +22,13 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 MODULES = . bench examples internal/sim metrics otelmetrics
 
 test: deps lint unit go125 fuzz-short
+
+# The edit-test loop: the library and the simulation with -short, which
+# skips the chaos suite, the simulation's long runs and the tests that wait
+# for real failovers or key expiries (under a minute on 2 cores). `make
+# test` runs everything.
+short:
+	$(GO) test -short ./... ./internal/sim/...
 
 # gofmt, go vet, staticcheck and `go mod tidy` for every module; fails on
 # any finding.

@@ -291,6 +291,9 @@ func TestForeignKeys(t *testing.T) {
 // On Redis Cluster every key shares the namespace's slot; MinReplicas
 // routes WAIT to the master of that slot.
 func TestCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: starts a six-node Redis Cluster; runs without -short")
+	}
 	t.Parallel()
 	cl := redistest.StartCluster(t, redistest.ClusterConfig{Masters: 3, Replicas: 1})
 	for i, r := range cl.Replicas {

@@ -51,8 +51,12 @@ func runOptions(t *testing.T) RunOptions {
 // package takes well under a minute on 2 cores either way. (Schedules
 // with replicas, rollbacks and split brains cost about 1.6 times the
 // earlier ones, mostly the scripts' INFO reads in gopher-lua: the counts
-// went down from 5000 and 1500 to keep the time.)
+// went down from 5000 and 1500 to keep the time.) -short runs a hundred,
+// a smoke test of a few seconds.
 func defaultSeeds() int {
+	if testing.Short() {
+		return 100
+	}
 	if raceEnabled {
 		return 1000
 	}
@@ -355,6 +359,9 @@ func TestCheckerCatchesOldProtocol(t *testing.T) {
 	} {
 		t.Run(fmt.Sprint(knob), func(t *testing.T) {
 			t.Parallel()
+			if testing.Short() && knob != KnobNoReplicaWait {
+				t.Skip("slow: seconds of schedules before the first duplicate; runs without -short")
+			}
 			env := NewEnv()
 			defer env.Close()
 			var found []uint64

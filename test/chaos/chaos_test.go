@@ -35,6 +35,9 @@ func TestMain(m *testing.M) {
 //	go test ./test/chaos -run Chaos -v -timeout 2h -chaos.duration=30m
 func TestChaos(t *testing.T) {
 	d := *flagDuration
+	if testing.Short() && d == 0 {
+		t.Skip("slow: minutes of worker processes under faults; runs without -short")
+	}
 	if d > 0 {
 		need := 2*d + 5*time.Minute
 		if dl, ok := t.Deadline(); ok && time.Until(dl) < need {
