@@ -27,23 +27,10 @@ import (
 var redisAddr string
 
 func TestMain(m *testing.M) {
-	srv, stop, err := redistest.StartMain()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	redisAddr = srv.Addr
-	client := redis.NewClient(&redis.Options{Addr: redisAddr})
-	err = idgen.Init(context.Background(), client, idgen.Options{Namespace: "orders"})
-	_ = client.Close()
-	if err != nil {
-		stop()
-		fmt.Fprintln(os.Stderr, "create namespace orders for the examples:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	stop()
-	os.Exit(code)
+	os.Exit(redistest.RunMain(m, func(s *redistest.Server, c *redis.Client) error {
+		redisAddr = s.Addr
+		return idgen.Init(context.Background(), c, idgen.Options{Namespace: "orders"})
+	}))
 }
 
 func ExampleNew() {

@@ -21,15 +21,10 @@ import (
 var redisAddr string
 
 func TestMain(m *testing.M) {
-	srv, stop, err := redistest.StartMain()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	redisAddr = srv.Addr
-	code := m.Run()
-	stop()
-	os.Exit(code)
+	os.Exit(redistest.RunMain(m, func(s *redistest.Server, _ *redis.Client) error {
+		redisAddr = s.Addr
+		return nil
+	}))
 }
 
 // Options are checked before anything touches Redis; the error names the

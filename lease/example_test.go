@@ -26,23 +26,10 @@ import (
 var redisAddr string
 
 func TestMain(m *testing.M) {
-	srv, stop, err := redistest.StartMain()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	redisAddr = srv.Addr
-	client := redis.NewClient(&redis.Options{Addr: redisAddr})
-	err = lease.Init(context.Background(), client, lease.Options{Namespace: "orders"})
-	_ = client.Close()
-	if err != nil {
-		stop()
-		fmt.Fprintln(os.Stderr, "create namespace orders for the examples:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	stop()
-	os.Exit(code)
+	os.Exit(redistest.RunMain(m, func(s *redistest.Server, c *redis.Client) error {
+		redisAddr = s.Addr
+		return lease.Init(context.Background(), c, lease.Options{Namespace: "orders"})
+	}))
 }
 
 // Lease a worker ID, drive a generator with it, and give it back.

@@ -227,6 +227,28 @@ func StartMain() (s *Server, stop func(), err error) {
 	return s, stop, nil
 }
 
+// RunMain is a TestMain's body for a package whose examples need Redis: it
+// starts a server with StartMain, calls setup with it and a client of it
+// (to record its address, create what the examples expect), runs the tests
+// and stops the server. It returns the code for os.Exit; a server that does
+// not start, or a setup error, is reported on stderr and gives 1.
+func RunMain(m *testing.M, setup func(*Server, *redis.Client) error) int {
+	s, stop, err := StartMain()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer stop()
+	c := redis.NewClient(s.Options())
+	err = setup(s, c)
+	_ = c.Close()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "redistest: set up the server for the tests: %v\n", err)
+		return 1
+	}
+	return m.Run()
+}
+
 // baseArgs are the arguments of every data node: loopback only, in its own
 // directory, in the foreground, no RDB snapshots.
 func (s *Server) baseArgs() []string {
