@@ -8,7 +8,7 @@ BENCHTIME ?= 1s
 CHAOSTIME ?= 30m
 SIMTIME   ?= 1h
 
-.PHONY: test deps lint vet unit go125 fuzz-short fuzz fuzz-long bench chaos sim-soak generate generate-proto tidy-cmd bench-serve docker
+.PHONY: test short deps lint vet unit go125 fuzz-short fuzz fuzz-long bench chaos sim-soak generate generate-proto tidy-cmd bench-serve docker
 
 # Every module of the repository: the root (the library and the CLI), then
 # the modules with heavier dependencies (go.work ties them together).
@@ -35,6 +35,13 @@ CMD_DROPS = -dropreplace github.com/snowlease/idgen \
 BUF ?= github.com/bufbuild/buf/cmd/buf@v1.75.0
 
 test: deps lint unit go125 fuzz-short
+
+# The edit-test loop: the library and the simulation with -short, which
+# skips the chaos suite, the simulation's long runs and the tests that wait
+# for real failovers or key expiries (under a minute on 2 cores). `make
+# test` runs everything.
+short:
+	$(GO) test -short ./... ./serve/... ./internal/sim/...
 
 # gofmt, go vet, staticcheck and `go mod tidy` for every module; fails on
 # any finding.

@@ -7,20 +7,35 @@ import (
 	"log"
 	"log/slog"
 	"os"
+	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/snowlease/idgen"
+	"github.com/snowlease/idgen/internal/redistest"
 	"github.com/snowlease/idgen/snowflake"
 )
 
-// The IDs and worker IDs differ from run to run, so these examples show
-// usage without checking their output.
+// redisAddr is the Redis the examples use: a redis-server of their own that
+// TestMain starts on a free port. TestMain also creates namespace "orders"
+// with Init, as `idgen init` would, so that no example waits out the
+// start-up quarantine of a namespace Redis has never seen.
+//
+// IDs, worker IDs and times differ from run to run; the examples print what
+// does not.
+var redisAddr string
+
+func TestMain(m *testing.M) {
+	os.Exit(redistest.RunMain(m, func(s *redistest.Server, c *redis.Client) error {
+		redisAddr = s.Addr
+		return idgen.Init(context.Background(), c, idgen.Options{Namespace: "orders"})
+	}))
+}
 
 func ExampleNew() {
 	ctx := context.Background()
-	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	client := redis.NewClient(&redis.Options{Addr: redisAddr})
 	defer client.Close()
 
 	gen, err := idgen.New(ctx, client, idgen.Options{
@@ -38,36 +53,53 @@ func ExampleNew() {
 		log.Fatal(err)
 	}
 	p := gen.Layout().Decompose(id)
-	fmt.Printf("id %d: worker %d, issued at %s\n", id, p.Worker, p.Time.Format(time.RFC3339Nano))
+	fmt.Println("issued by the leased worker ID:", p.Worker == gen.WorkerID())
+	fmt.Println("first of its tick:", p.Sequence == 0)
+	fmt.Println("issued in the last second:", time.Since(p.Time) < time.Second)
+	// Output:
+	// issued by the leased worker ID: true
+	// first of its tick: true
+	// issued in the last second: true
 }
 
 func ExampleGenerator_Next() {
 	ctx := context.Background()
-	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	client := redis.NewClient(&redis.Options{Addr: redisAddr})
+	defer client.Close()
 	gen, err := idgen.New(ctx, client, idgen.Options{Namespace: "orders"})
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer gen.Close(ctx)
 
-	id, err := gen.Next()
-	switch {
-	case err == nil:
-		fmt.Println(id) // use it as a BIGINT primary key, a log correlation ID, ...
-	case errors.Is(err, idgen.ErrUnavailable):
-		// Redis has been unreachable for longer than the Window, the clock
-		// guard paused issuing, or a lost worker ID is being replaced: Next
-		// never blocks on the network. Answer "try later" (HTTP 503), or
-		// wait with NextContext.
-		log.Print(err)
-	default:
-		log.Fatal(err) // ErrClosed, or ErrLeaseLost under the Fail policy
+	next := func() {
+		id, err := gen.Next()
+		switch {
+		case err == nil:
+			fmt.Println("ID issued:", id > 0) // use it as a BIGINT primary key, a log correlation ID, ...
+		case errors.Is(err, idgen.ErrUnavailable):
+			// Redis has been unreachable for longer than the Window, the clock
+			// guard paused issuing, or a lost worker ID is being replaced: Next
+			// never blocks on the network. Answer "try later" (HTTP 503), or
+			// wait with NextContext.
+			fmt.Println("try later:", err)
+		default:
+			fmt.Println(err) // ErrClosed, or ErrLeaseLost under the Fail policy
+		}
 	}
+	next()
+	if err := gen.Close(ctx); err != nil {
+		log.Fatal(err)
+	}
+	next()
+	// Output:
+	// ID issued: true
+	// idgen: generator closed
 }
 
 func ExampleGenerator_NextContext() {
 	ctx := context.Background()
-	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	client := redis.NewClient(&redis.Options{Addr: redisAddr})
+	defer client.Close()
 	gen, err := idgen.New(ctx, client, idgen.Options{Namespace: "orders"})
 	if err != nil {
 		log.Fatal(err)
@@ -82,19 +114,24 @@ func ExampleGenerator_NextContext() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(id)
+	fmt.Println("ID issued:", id > 0)
+	// Output:
+	// ID issued: true
 }
 
 func ExampleGenerator_NextN() {
 	ctx := context.Background()
-	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	client := redis.NewClient(&redis.Options{Addr: redisAddr})
+	defer client.Close()
 	gen, err := idgen.New(ctx, client, idgen.Options{Namespace: "orders"})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer gen.Close(ctx)
 
-	ids := make([]snowflake.ID, 1000)
+	// NextN fills as much of the slice as the current tick and the fence
+	// allow; loop until it is full.
+	ids := make([]snowflake.ID, 10000)
 	for filled := 0; filled < len(ids); {
 		n, err := gen.NextN(ids[filled:])
 		filled += n
@@ -102,26 +139,43 @@ func ExampleGenerator_NextN() {
 			log.Fatal(err)
 		}
 	}
-	fmt.Println(ids[0] < ids[999]) // increasing
+	increasing := true
+	for i := 1; i < len(ids); i++ {
+		increasing = increasing && ids[i-1] < ids[i]
+	}
+	fmt.Println(len(ids), "IDs, strictly increasing:", increasing)
+	// Output:
+	// 10000 IDs, strictly increasing: true
 }
 
 func ExampleGenerator_Stats() {
 	ctx := context.Background()
-	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	client := redis.NewClient(&redis.Options{Addr: redisAddr})
+	defer client.Close()
 	gen, err := idgen.New(ctx, client, idgen.Options{Namespace: "orders", OnLeaseLost: idgen.Fail})
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer gen.Close(ctx)
+	for range 3 {
+		if _, err := gen.Next(); err != nil {
+			log.Fatal(err)
+		}
+	}
 
 	s := gen.Stats()
-	fmt.Printf("worker %d: %d IDs, fence %v ahead, %d/%d renewals failed, clock offset %v ± %v\n",
-		s.WorkerID, s.Issued, s.FenceHeadroom, s.RenewFailures, s.Renewals+s.RenewFailures,
-		s.ClockOffset, s.ClockUncertainty)
+	fmt.Printf("namespace %s: %d IDs issued, %d renewals failed, %d leases lost\n",
+		s.Namespace, s.Issued, s.RenewFailures, s.LeasesLost)
+	fmt.Println("fence ahead of the clock:", s.FenceHeadroom > 0)
 
-	// Under the Fail policy, Done closes when the worker ID is lost.
-	go func() {
-		<-gen.Done()
-		log.Printf("generator stopped: %v", gen.Err())
-	}()
+	// Under the Fail policy, Done closes when the worker ID is lost, or
+	// when the generator is closed.
+	if err := gen.Close(ctx); err != nil {
+		log.Fatal(err)
+	}
+	<-gen.Done()
+	fmt.Println("stopped:", gen.Err())
+	// Output:
+	// namespace orders: 3 IDs issued, 0 renewals failed, 0 leases lost
+	// fence ahead of the clock: true
+	// stopped: idgen: generator closed
 }

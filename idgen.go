@@ -219,7 +219,7 @@ func (g *Generator) clockOptions() clockguard.Options {
 		Layout:       o.Layout,
 		HWM:          g.lastIssuedTick,
 		HWMTolerance: time.Duration(o.MaxBorrow) * o.Layout.TimeUnit,
-		Key:          "{" + o.Namespace + "}",
+		Key:          lease.KeysOf(o.Namespace).Tag(),
 	}
 }
 

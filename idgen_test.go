@@ -633,7 +633,7 @@ func TestStartWaitIsReported(t *testing.T) {
 	ahead := snowflake.Twitter.Tick(time.Now().Add(500 * time.Millisecond)) // within MaxStartWait (700ms)
 	pipe := client.Pipeline()
 	for w := range 1024 {
-		pipe.HSet(ctx, lease.KeysOf("waits").HWM, strconv.Itoa(w), ahead)
+		pipe.HSet(ctx, lease.KeysOf("waits").HWM(), strconv.Itoa(w), ahead)
 	}
 	_, err := pipe.Exec(ctx)
 	require.NoError(t, err)

@@ -24,10 +24,10 @@ func benchSetup(b *testing.B, ns string, taken int) (*redis.Client, Options) {
 	l, err := Acquire(ctx, c, o) // creates the namespace
 	noErr(b, err)
 	noErr(b, l.Close())
-	k := newKeySet(ns)
+	k := KeysOf(ns)
 	pipe := c.Pipeline()
 	for _, id := range rand.Perm(1024)[:taken] {
-		pipe.Set(ctx, k.lease(int64(id)), fmt.Sprintf("filler-%d|bench|1|1|1", id), time.Hour)
+		pipe.Set(ctx, k.Lease(int64(id)), fmt.Sprintf("filler-%d|bench|1|1|1", id), time.Hour)
 	}
 	_, err = pipe.Exec(ctx)
 	noErr(b, err)

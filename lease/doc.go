@@ -63,7 +63,8 @@
 // # Keys
 //
 // All keys of namespace ns carry the hash tag {ns}, so they share one slot
-// on Redis Cluster and every key a script touches is passed in KEYS:
+// on Redis Cluster and every key a script touches is passed in KEYS.
+// KeysOf(ns) names them, and Keys.ACL lists what a Redis ACL user needs:
 //
 //	{ns}:lease:<id>  string with TTL: "<token>|<host>|<pid>|<startUnixMs>|<startAfter>"
 //	{ns}:hwm         hash, no TTL: worker ID -> high-water mark (tick); _epoch -> epoch; _replicas

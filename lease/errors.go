@@ -50,15 +50,8 @@ var (
 	// ErrAuth: Redis refused the client's credentials (NOAUTH, WRONGPASS).
 	ErrAuth = errors.New("lease: redis authentication failed")
 	// ErrPermission: the Redis ACL user may not run a command or touch a
-	// key the package needs (NOPERM); docs/operations.md lists them.
+	// key the package needs (NOPERM); Keys.ACL lists them.
 	ErrPermission = errors.New("lease: redis permission denied")
-)
-
-// What an ACL user needs; docs/operations.md lists the same.
-const (
-	aclCommands = "+evalsha +eval +type +exists +get +mget +set +pexpire +del +hget +hmget +hset +time +info +wait " +
-		"(+hgetall +pttl +scan for List)"
-	aclKeys = "~{<namespace>}:*"
 )
 
 // mapErr turns a go-redis error into one of the package's errors, keeping
@@ -104,7 +97,7 @@ func mapRedisReply(op string, re redis.Error) error {
 	case strings.Contains(msg, "can't run this command") || strings.Contains(msg, "NOPERM") ||
 		strings.Contains(msg, "No permissions"):
 		// An ACL refusal inside a script does not say which command or key.
-		return fmt.Errorf("%w: %s: the ACL user needs %s on keys %s: %w", ErrPermission, op, aclCommands, aclKeys, re)
+		return fmt.Errorf("%w: %s: the ACL user needs %s: %w", ErrPermission, op, aclHint(), re)
 	case strings.Contains(msg, "unauthenticated"):
 		// Before AUTH, Redis drops a command with many arguments with a
 		// protocol error instead of NOAUTH.

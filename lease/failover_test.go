@@ -94,7 +94,7 @@ func TestFailoverWithoutReplicaAck(t *testing.T) {
 			noErr(t, rc.Do(ctx, "REPLICAOF", "NO", "ONE").Err())
 			// Wait for the old lease key to expire on the promoted replica.
 			eventually(t, 5*time.Second, func() bool {
-				n, err := rc.Exists(ctx, LeaseKey("fo", 0)).Result()
+				n, err := rc.Exists(ctx, KeysOf("fo").Lease(0)).Result()
 				return err == nil && n == 0
 			}, "old lease key still on the promoted replica")
 

@@ -137,7 +137,7 @@ func TestACLUserWithLeastPrivilege(t *testing.T) {
 	noErr(t, err)
 	equal(t, len(infos), 1, "listed")
 	noErr(t, l.Close())
-	equal(t, master.Client(t).Exists(ctx, l.keys.lease(l.WorkerID())).Val(), int64(0), "key after release")
+	equal(t, master.Client(t).Exists(ctx, l.keys.Lease(l.WorkerID())).Val(), int64(0), "key after release")
 
 	// The key pattern is enforced: another namespace is refused.
 	_, err = Acquire(ctx, c, testOpts("other", layout64))
@@ -226,25 +226,25 @@ func TestForeignKeys(t *testing.T) {
 	ctx := context.Background()
 	cases := []struct {
 		name  string
-		setup func(k keySet) error
+		setup func(k Keys) error
 		want  []error
 		text  string
 	}{
-		{"lease keys are hashes", func(k keySet) error {
+		{"lease keys are hashes", func(k Keys) error {
 			for id := range int64(64) {
-				if err := c.HSet(ctx, k.lease(id), "f", "v").Err(); err != nil {
+				if err := c.HSet(ctx, k.Lease(id), "f", "v").Err(); err != nil {
 					return err
 				}
 			}
 			return nil
 		}, []error{ErrNoWorkerAvailable, ErrForeignKey}, "64 lease keys hold values of another type"},
-		{"hwm is a string", func(k keySet) error { return c.Set(ctx, k.hwm, "x", 0).Err() },
+		{"hwm is a string", func(k Keys) error { return c.Set(ctx, k.hwm, "x", 0).Err() },
 			[]error{ErrForeignKey}, "hwm holds a string"},
-		{"meta is a list", func(k keySet) error { return c.RPush(ctx, k.meta, "x").Err() },
+		{"meta is a list", func(k Keys) error { return c.RPush(ctx, k.meta, "x").Err() },
 			[]error{ErrForeignKey}, "meta holds a list"},
-		{"epoch is a hash", func(k keySet) error { return c.HSet(ctx, k.epoch, "x", "y").Err() },
+		{"epoch is a hash", func(k Keys) error { return c.HSet(ctx, k.epoch, "x", "y").Err() },
 			[]error{ErrForeignKey}, "epoch holds a hash"},
-		{"hwm not a number", func(k keySet) error {
+		{"hwm not a number", func(k Keys) error {
 			for id := range int64(64) {
 				if err := c.HSet(ctx, k.hwm, itoa(id), "soon").Err(); err != nil {
 					return err
@@ -252,13 +252,13 @@ func TestForeignKeys(t *testing.T) {
 			}
 			return nil
 		}, []error{ErrForeignKey}, "not an integer"},
-		{"another layout", func(k keySet) error { return c.HSet(ctx, k.meta, "layout", "v1 something else").Err() },
+		{"another layout", func(k Keys) error { return c.HSet(ctx, k.meta, "layout", "v1 something else").Err() },
 			[]error{ErrLayoutMismatch}, "v1 something else"},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := "foreign" + itoa(int64(i))
-			noErr(t, tc.setup(newKeySet(ns)))
+			noErr(t, tc.setup(KeysOf(ns)))
 			before := keysOf(t, c)
 			_, err := Acquire(ctx, c, testOpts(ns, layout64))
 			for _, w := range tc.want {
@@ -291,6 +291,9 @@ func TestForeignKeys(t *testing.T) {
 // On Redis Cluster every key shares the namespace's slot; MinReplicas
 // routes WAIT to the master of that slot.
 func TestCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: starts a six-node Redis Cluster; runs without -short")
+	}
 	t.Parallel()
 	cl := redistest.StartCluster(t, redistest.ClusterConfig{Masters: 3, Replicas: 1})
 	for i, r := range cl.Replicas {

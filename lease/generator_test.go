@@ -47,6 +47,9 @@ func issue(g *snowflake.Generator, stop <-chan struct{}) []snowflake.ID {
 // blocked, issues until its fence, past its key's expiry; the new holder's
 // IDs are all above, and no ID is issued twice.
 func TestRealGeneratorTakeover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: waits for a real lease key to expire in Redis; runs without -short")
+	}
 	t.Parallel()
 	srv := redistest.Start(t, redistest.Config{})
 	ca, hook := hookedClient(t, srv)

@@ -262,7 +262,7 @@ func keysOf(t *testing.T, c *redis.Client) map[string]string {
 
 func hwmOf(t *testing.T, c redis.UniversalClient, ns string, id int64) int64 {
 	t.Helper()
-	v, err := c.HGet(context.Background(), newKeySet(ns).hwm, itoa(id)).Int64()
+	v, err := c.HGet(context.Background(), KeysOf(ns).hwm, itoa(id)).Int64()
 	noErr(t, err)
 	return v
 }

@@ -37,7 +37,7 @@ func Init(ctx context.Context, client redis.UniversalClient, opts Options) error
 	if err != nil {
 		return err
 	}
-	k := newKeySet(o.Namespace)
+	k := KeysOf(o.Namespace)
 	workers := o.Layout.MaxWorker() + 1
 	// A lease key left without the namespace's other keys (they were
 	// deleted) still says the namespace was used.
@@ -51,13 +51,13 @@ func Init(ctx context.Context, client redis.UniversalClient, opts Options) error
 			return fmt.Errorf("%w: namespace %q has %d lease keys", ErrNamespaceInUse, o.Namespace, n)
 		}
 	}
-	created, err := initScript.Run(ctx, client, []string{k.meta, k.epoch, k.hwm},
+	created, err := initScript.Run(ctx, client, []string{k.Meta(), k.Epoch(), k.HWM()},
 		o.Layout.Fingerprint(), workers, uuid.NewString()).Int64()
 	if err != nil {
 		return mapErr("init", err)
 	}
 	if created == 0 {
-		return fmt.Errorf("%w: namespace %q has its keys already (%s)", ErrNamespaceInUse, o.Namespace, k.meta)
+		return fmt.Errorf("%w: namespace %q has its keys already (%s)", ErrNamespaceInUse, o.Namespace, k.Meta())
 	}
 	return nil
 }

@@ -39,7 +39,7 @@ const maxWindowKeys = 1024
 // it is released or lost. Its methods are safe for concurrent use.
 type Lease struct {
 	opts   Options
-	keys   keySet
+	keys   Keys
 	run    runner
 	log    *slog.Logger
 	anchor clockAnchor
@@ -126,7 +126,7 @@ func Acquire(ctx context.Context, client redis.UniversalClient, opts Options) (*
 	}
 	l := &Lease{
 		opts:     o,
-		keys:     newKeySet(o.Namespace),
+		keys:     KeysOf(o.Namespace),
 		run:      runner{client: client, replicaTimeout: o.ReplicaTimeout},
 		log:      o.Logger,
 		anchor:   newClockAnchor(o.Clock),
@@ -219,7 +219,7 @@ func (l *Lease) noWorker(tooFar, foreign, minTooFar int64) error {
 // acquireWindow runs acquire.lua on the n worker IDs from first.
 func (l *Lease) acquireWindow(ctx context.Context, first, n int64) (acquireReply, error) {
 	keys := make([]string, 0, 3+n)
-	keys = append(keys, l.keys.meta, l.keys.epoch, l.keys.hwm)
+	keys = append(keys, l.keys.Meta(), l.keys.Epoch(), l.keys.HWM())
 	keys = l.keys.window(keys, first, n, l.workers)
 	lay := l.opts.Layout
 	sent := l.anchor.wallNow()
@@ -239,7 +239,7 @@ func (l *Lease) acquireWindow(ctx context.Context, first, n int64) (acquireReply
 		nowTick + lay.Ticks(l.opts.Window+l.opts.MaxSkew+l.opts.MaxStartWait),
 		lay.Epoch.UnixMilli(),
 		lay.TimeUnit.Milliseconds(),
-		len(l.keys.leasePrefix),
+		len(l.keys.LeasePrefix()),
 		l.window,
 		l.replicaFloor(),
 		boolArg(l.opts.AllowEviction),
@@ -316,7 +316,7 @@ func (l *Lease) releaseKeys(keys []string, first int64, hwm string) (int64, erro
 }
 
 func (l *Lease) release(ctx context.Context, keys []string, first int64, hwm string) (int64, error) {
-	all := append([]string{l.keys.hwm, l.keys.meta}, keys...)
+	all := append([]string{l.keys.HWM(), l.keys.Meta()}, keys...)
 	// The release runs without WAIT: a lost release only leaves the HWM at
 	// the fence, which is safe, and the key expires after TTL.
 	v, err := bounded(ctx, func(ctx context.Context) (int64, error) {
@@ -502,7 +502,7 @@ func (l *Lease) doRelease(ctx context.Context) error {
 		}
 		hwm = strconv.FormatInt(last, 10)
 	}
-	n, err := l.release(ctx, []string{l.keys.lease(l.id)}, l.id, hwm)
+	n, err := l.release(ctx, []string{l.keys.Lease(l.id)}, l.id, hwm)
 	if err != nil {
 		l.log.Warn("lease release failed; the key expires after TTL", "worker", l.id, "err", err)
 		return err
@@ -572,7 +572,7 @@ func (l *Lease) renew(ctx context.Context) (reason string, err error) {
 	lay := l.opts.Layout
 	sent := l.anchor.wallNow()
 	fence := min(lay.Tick(sent)+l.window, lay.MaxTick())
-	keys := []string{l.keys.epoch, l.keys.hwm, l.keys.lease(l.id), l.keys.meta}
+	keys := []string{l.keys.Epoch(), l.keys.HWM(), l.keys.Lease(l.id), l.keys.Meta()}
 	wait := l.waitFor.Load()
 	callCtx, cancel := context.WithTimeout(ctx, l.opts.OpTimeout)
 	defer cancel()

@@ -40,8 +40,8 @@ func List(ctx context.Context, client redis.UniversalClient, namespace string) (
 	if err := checkNamespace(namespace); err != nil {
 		return nil, err
 	}
-	k := newKeySet(namespace)
-	meta, err := client.HGetAll(ctx, k.meta).Result()
+	k := KeysOf(namespace)
+	meta, err := client.HGetAll(ctx, k.Meta()).Result()
 	if err != nil {
 		return nil, mapErr("list", err)
 	}
@@ -52,7 +52,7 @@ func List(ctx context.Context, client redis.UniversalClient, namespace string) (
 	// namespace: no reason to scan the whole node).
 	scan := meta["workers"] == ""
 	if scan {
-		n, err := client.Exists(ctx, k.epoch, k.hwm).Result()
+		n, err := client.Exists(ctx, k.Epoch(), k.HWM()).Result()
 		if err != nil {
 			return nil, mapErr("list", err)
 		}
@@ -64,7 +64,7 @@ func List(ctx context.Context, client redis.UniversalClient, namespace string) (
 	if !scan {
 		workers, err := strconv.ParseInt(meta["workers"], 10, 64)
 		if err != nil || workers < 1 {
-			return nil, fmt.Errorf("%w: list: %s has no valid worker count (%q)", ErrForeignKey, k.meta, meta["workers"])
+			return nil, fmt.Errorf("%w: list: %s has no valid worker count (%q)", ErrForeignKey, k.Meta(), meta["workers"])
 		}
 		if workers <= listScanLimit {
 			keys = k.window(nil, 0, workers, workers)
@@ -80,7 +80,7 @@ func List(ctx context.Context, client redis.UniversalClient, namespace string) (
 			return nil, nil
 		}
 	}
-	hwms, err := client.HGetAll(ctx, k.hwm).Result()
+	hwms, err := client.HGetAll(ctx, k.HWM()).Result()
 	if err != nil {
 		return nil, mapErr("list", err)
 	}
@@ -100,17 +100,17 @@ func List(ctx context.Context, client redis.UniversalClient, namespace string) (
 
 // scanLeases finds the lease keys with SCAN on the node that holds the
 // namespace's slot. The namespace's characters are no glob specials.
-func scanLeases(ctx context.Context, client redis.UniversalClient, k keySet) ([]string, error) {
+func scanLeases(ctx context.Context, client redis.UniversalClient, k Keys) ([]string, error) {
 	var node redis.Cmdable = client
 	if cc, ok := client.(*redis.ClusterClient); ok {
-		n, err := cc.MasterForKey(ctx, k.meta)
+		n, err := cc.MasterForKey(ctx, k.Meta())
 		if err != nil {
 			return nil, err
 		}
 		node = n
 	}
 	var keys []string
-	it := node.Scan(ctx, 0, k.leasePrefix+"*", 1000).Iterator()
+	it := node.Scan(ctx, 0, k.LeasePrefix()+"*", 1000).Iterator()
 	for it.Next(ctx) {
 		keys = append(keys, it.Val())
 	}
@@ -119,7 +119,7 @@ func scanLeases(ctx context.Context, client redis.UniversalClient, k keySet) ([]
 
 // readLeases reads the values and TTLs of keys, 1024 at a time, one round
 // trip per batch, and returns the ones that exist.
-func readLeases(ctx context.Context, client redis.UniversalClient, k keySet, keys []string) ([]Info, error) {
+func readLeases(ctx context.Context, client redis.UniversalClient, k Keys, keys []string) ([]Info, error) {
 	var infos []Info
 	for len(keys) > 0 {
 		batch := keys[:min(len(keys), maxWindowKeys)]
@@ -138,7 +138,7 @@ func readLeases(ctx context.Context, client redis.UniversalClient, k keySet, key
 			if !ok {
 				continue // absent, or not a string (MGET reads other types as nil)
 			}
-			id, err := strconv.ParseInt(strings.TrimPrefix(batch[i], k.leasePrefix), 10, 64)
+			id, err := strconv.ParseInt(strings.TrimPrefix(batch[i], k.LeasePrefix()), 10, 64)
 			if err != nil {
 				continue
 			}

@@ -76,7 +76,7 @@ func TestRestartWithPersistence(t *testing.T) {
 
 			before := redisTick(t, c, oneWorker)
 			eventually(t, 5*time.Second, func() bool {
-				n, err := c.Exists(ctx, LeaseKey("aof", 0)).Result()
+				n, err := c.Exists(ctx, KeysOf("aof").Lease(0)).Result()
 				return err == nil && n == 0
 			}, "old lease key still there after the restart")
 			newer := mustAcquire(t, c, o)

@@ -81,7 +81,7 @@ func TestManualRenew(t *testing.T) {
 	hook.block.Store(false)
 
 	// The key taken by someone else: the lease is lost and says so.
-	noErr(t, admin.Set(ctx, l.keys.lease(l.WorkerID()), "intruder", 0).Err())
+	noErr(t, admin.Set(ctx, l.keys.Lease(l.WorkerID()), "intruder", 0).Err())
 	err = l.Renew(ctx)
 	errIs(t, err, ErrLeaseLost)
 	check(t, strings.Contains(err.Error(), "another token"), "reason: %v", err)

@@ -26,12 +26,12 @@ func ForgetReplicas(ctx context.Context, client redis.UniversalClient, namespace
 	if n < 0 || n > maxReplicas {
 		return optErr("replicas", n, "0 to %d", maxReplicas)
 	}
-	k := newKeySet(namespace)
+	k := KeysOf(namespace)
 	// Both copies (see server.lua), in one transaction on the slot's node.
 	_, err := bounded(ctx, func(ctx context.Context) ([]redis.Cmder, error) {
 		return client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.HSet(ctx, k.meta, "replicas", n)
-			p.HSet(ctx, k.hwm, "_replicas", n)
+			p.HSet(ctx, k.Meta(), "replicas", n)
+			p.HSet(ctx, k.HWM(), "_replicas", n)
 			return nil
 		})
 	}, nil)

@@ -24,7 +24,7 @@ func TestScriptPrefersLowestHWM(t *testing.T) {
 	ctx := context.Background()
 	o := testOpts("low", layout64)
 	o.TTL = time.Minute // no renewal during the test
-	k := newKeySet("low")
+	k := KeysOf("low")
 	now := layout64.Tick(time.Now())
 	// Every worker used recently except 17, whose HWM is furthest in the past.
 	for id := range int64(64) {
@@ -48,7 +48,7 @@ func TestScriptAcquireIsIdempotentPerToken(t *testing.T) {
 	c := scriptServer(t)
 	o, err := testOpts("idem", layout64).resolve()
 	noErr(t, err)
-	l := &Lease{opts: o, keys: newKeySet("idem"), run: runner{client: c}, anchor: newClockAnchor(o.Clock),
+	l := &Lease{opts: o, keys: KeysOf("idem"), run: runner{client: c}, anchor: newClockAnchor(o.Clock),
 		token: "tok", workers: 64, window: o.Layout.Ticks(o.Window)}
 	ctx := context.Background()
 	r1, err := l.acquireWindow(ctx, 5, 64)
@@ -66,9 +66,9 @@ func TestScriptAcquireIsIdempotentPerToken(t *testing.T) {
 	equal(t, len(n), 1, "lease keys")
 
 	// release.lua deletes only the token's key, with the HWM given.
-	other := newKeySet("idem").lease((r1.id + 1) % 64)
+	other := KeysOf("idem").Lease((r1.id + 1) % 64)
 	noErr(t, c.Set(ctx, other, "someone|h|1|2|3", 0).Err())
-	del, err := l.releaseKeys(newKeySet("idem").window(nil, 0, 64, 64), 0, "12345")
+	del, err := l.releaseKeys(KeysOf("idem").window(nil, 0, 64, 64), 0, "12345")
 	noErr(t, err)
 	equal(t, del, int64(1), "del")
 	equal(t, hwmOf(t, c, "idem", r1.id), int64(12345), "released HWM")
@@ -83,8 +83,8 @@ func TestScriptRenewOutcomes(t *testing.T) {
 	o := testOpts("renew", layout64)
 	o.TTL = time.Minute
 	l := mustAcquire(t, c, o)
-	k := newKeySet("renew")
-	lk := k.lease(l.WorkerID())
+	k := KeysOf("renew")
+	lk := k.Lease(l.WorkerID())
 	// The Window passed to the script: wider than the lease's, so that the
 	// small raises below stay under the cap.
 	window := o.Layout.Ticks(o.TTL) + 1000
@@ -149,9 +149,9 @@ func TestScriptRenewRemembersReplicas(t *testing.T) {
 	o.RenewInterval = ManualRenewal
 	o.ReplicaTimeout = time.Second
 	l := acquireReplicated(t, c, o)
-	k := newKeySet("reps")
+	k := KeysOf("reps")
 	renew := func() []any {
-		v, err := renewScript.Run(ctx, c, []string{k.epoch, k.hwm, k.lease(l.WorkerID()), k.meta}, l.token, l.epoch, 60000,
+		v, err := renewScript.Run(ctx, c, []string{k.epoch, k.hwm, k.Lease(l.WorkerID()), k.meta}, l.token, l.epoch, 60000,
 			l.WorkerID(), l.Fence(), o.Layout.Epoch.UnixMilli(), o.Layout.TimeUnit.Milliseconds(), l.window, 0).Slice()
 		noErr(t, err)
 		return v
@@ -178,7 +178,7 @@ func TestScriptAcquireAfterServerChange(t *testing.T) {
 	o := testOpts("moved", layout64)
 	o.RenewInterval = ManualRenewal // renewals are the test's
 	a := mustAcquire(t, c, o)
-	k := newKeySet("moved")
+	k := KeysOf("moved")
 	waitPast(layout64, a.StartAfter())
 	b := mustAcquire(t, c, o)
 	equal(t, b.epoch, a.epoch, "same server: same epoch")
@@ -230,7 +230,7 @@ func TestScriptLongPromotedMasterKeepsReplicas(t *testing.T) {
 	redistest.WaitSynced(t, old, promoted)
 	noErr(t, pc.Do(ctx, "REPLICAOF", "NO", "ONE").Err())
 	old.Kill()
-	k := newKeySet("longp")
+	k := KeysOf("longp")
 	equal(t, pc.HGet(ctx, k.meta, "replicas").Val(), "1", "the old master's count, replicated")
 
 	// The first acquire on the promoted server starts over: no replica.

@@ -8,61 +8,31 @@ import (
 	"github.com/snowlease/idgen/lease"
 )
 
-// nsKeys are the key names of a namespace the doctor touches, from the
-// lease package.
-type nsKeys struct {
-	meta, epoch, hwm, lease0, lease1, probe string
-}
+// probeKey is a lease key of namespace ns that no worker ID ever has: write
+// probes on it change nothing.
+func probeKey(ns string) string { return lease.KeysOf(ns).LeasePrefix() + "doctor-probe" }
 
-func namespaceKeys(ns string) nsKeys {
-	k := lease.KeysOf(ns)
-	return nsKeys{
-		meta:   k.Meta,
-		epoch:  k.Epoch,
-		hwm:    k.HWM,
-		lease0: lease.LeaseKey(ns, 0),
-		lease1: lease.LeaseKey(ns, 1),
-		// A lease key no worker ID ever has: write probes on it change nothing.
-		probe: "{" + ns + "}:lease:doctor-probe",
-	}
-}
+const zeroSHA = "0000000000000000000000000000000000000000"
 
-// aclNeed is one command the library runs, with the keys it runs it on.
+// aclNeed is one call the library runs, from lease's ACL table.
 type aclNeed struct {
 	args     []string
 	required bool   // false: only some features need it
 	why      string // for the message when it is denied
 }
 
-const zeroSHA = "0000000000000000000000000000000000000000"
-
-// aclNeeds lists what the library runs: the lease scripts (EVALSHA, EVAL
-// after a SCRIPT FLUSH, and the commands inside them), TIME for the clock
-// guard, WAIT for replicas, and what `idgen leases` reads. Keep in step
-// with lease/*.lua, lease/list.go and docs/operations.md.
-func aclNeeds(k nsKeys, minReplicas int) []aclNeed {
-	script := "lease scripts"
-	return []aclNeed{
-		{[]string{"evalsha", zeroSHA, "4", k.meta, k.epoch, k.hwm, k.lease0}, true, script},
-		{[]string{"eval", "return 1", "4", k.meta, k.epoch, k.hwm, k.lease0}, true, script + " after SCRIPT FLUSH or a restart"},
-		{[]string{"time"}, true, "clock checks"},
-		{[]string{"info", "replication"}, true, script + " (which notice a restart or failover by the server's identity)"},
-		{[]string{"type", k.meta}, true, script},
-		{[]string{"hget", k.meta, "layout"}, true, script},
-		{[]string{"hmget", k.hwm, "0"}, true, script},
-		{[]string{"hset", k.hwm, "0", "1"}, true, script},
-		{[]string{"hset", k.meta, "layout", "x"}, true, script},
-		{[]string{"get", k.epoch}, true, script},
-		{[]string{"set", k.epoch, "x", "nx"}, true, script},
-		{[]string{"mget", k.lease0, k.lease1}, true, script},
-		{[]string{"get", k.lease0}, true, script},
-		{[]string{"set", k.lease0, "x", "nx", "px", "1000"}, true, script},
-		{[]string{"pexpire", k.lease0, "1000"}, true, script},
-		{[]string{"del", k.lease0}, true, script},
-		{[]string{"wait", "1", "100"}, minReplicas >= 0, "waiting for replicas (MinReplicas -1 turns it off)"},
-		{[]string{"hgetall", k.meta}, false, "idgen leases"},
-		{[]string{"pttl", k.lease0}, false, "idgen leases"},
+// aclNeeds are the calls of every command in lease's ACL table; WAIT is
+// required unless MinReplicas is -1 (it turns the waits off), List's and
+// go-redis's connection commands are not.
+func aclNeeds(ns string, minReplicas int) []aclNeed {
+	var needs []aclNeed
+	for _, n := range lease.KeysOf(ns).ACL() {
+		required := n.Use == lease.ACLAlways || n.Use == lease.ACLReplicas && minReplicas >= 0
+		for _, call := range n.Calls {
+			needs = append(needs, aclNeed{call, required, n.Why})
+		}
 	}
+	return needs
 }
 
 // checkACL checks that this connection's user may run what the library
@@ -72,8 +42,7 @@ func aclNeeds(k nsKeys, minReplicas int) []aclNeed {
 func (d *doctor) checkACL(ctx context.Context) result {
 	cctx, cancel := d.ctx(ctx)
 	defer cancel()
-	k := namespaceKeys(d.ns)
-	needs := aclNeeds(k, d.minReplicas)
+	needs := aclNeeds(d.ns, d.minReplicas)
 
 	user, err := d.client.Do(cctx, "acl", "whoami").Text()
 	if err == nil {
@@ -81,7 +50,7 @@ func (d *doctor) checkACL(ctx context.Context) result {
 			return r
 		}
 	}
-	return d.probeACL(cctx, k, user)
+	return d.probeACL(cctx, user)
 }
 
 // dryRun asks ACL DRYRUN about every need; ok is false when DRYRUN itself
@@ -110,7 +79,7 @@ func (d *doctor) dryRun(ctx context.Context, user string, needs []aclNeed) (resu
 	switch {
 	case len(deniedReq) > 0:
 		return result{"acl", failed, fmt.Sprintf("user %q may not run what idgen needs; allow the commands and the key "+
-			"pattern ~{%s}:* (see docs/operations.md):\n%s", user, d.ns, strings.Join(append(deniedReq, deniedOpt...), "\n"))}, true
+			"pattern ~%s (see docs/operations.md):\n%s", user, lease.KeysOf(d.ns).Pattern(), strings.Join(append(deniedReq, deniedOpt...), "\n"))}, true
 	case len(deniedOpt) > 0:
 		return result{"acl", warn, fmt.Sprintf("user %q may run the library, but not everything else:\n%s",
 			user, strings.Join(deniedOpt, "\n"))}, true
@@ -146,7 +115,9 @@ try('DEL', 'DEL', KEYS[5])
 return denied
 `
 
-func (d *doctor) probeACL(ctx context.Context, k nsKeys, user string) result {
+func (d *doctor) probeACL(ctx context.Context, user string) result {
+	k := lease.KeysOf(d.ns)
+	keys := []string{k.Meta(), k.Epoch(), k.HWM(), k.Lease(0), probeKey(d.ns)}
 	who := "this user"
 	if user != "" {
 		who = fmt.Sprintf("user %q", user)
@@ -159,8 +130,8 @@ func (d *doctor) probeACL(ctx context.Context, k nsKeys, user string) result {
 	}
 	note("TIME", d.client.Time(ctx).Err())
 	note("INFO", d.client.Info(ctx, "replication").Err())
-	note("EVALSHA", d.client.EvalSha(ctx, zeroSHA, []string{k.meta, k.epoch, k.hwm, k.lease0}).Err())
-	reply, err := d.client.Eval(ctx, probeScript, []string{k.meta, k.epoch, k.hwm, k.lease0, k.probe}).StringSlice()
+	note("EVALSHA", d.client.EvalSha(ctx, zeroSHA, keys[:4]).Err())
+	reply, err := d.client.Eval(ctx, probeScript, keys).StringSlice()
 	switch {
 	case isPermissionError(err):
 		note("EVAL", err)
@@ -174,7 +145,7 @@ func (d *doctor) probeACL(ctx context.Context, k nsKeys, user string) result {
 	}
 	if len(denied) > 0 {
 		return result{"acl", failed, fmt.Sprintf("%s may not run what idgen needs; allow the commands and the key "+
-			"pattern ~{%s}:* (see docs/operations.md):\n%s", who, d.ns, strings.Join(denied, "\n"))}
+			"pattern ~%s (see docs/operations.md):\n%s", who, lease.KeysOf(d.ns).Pattern(), strings.Join(denied, "\n"))}
 	}
 	return result{"acl", warn, fmt.Sprintf("%s may run the probed commands (EVALSHA, EVAL, TIME, INFO, WAIT, and in scripts "+
 		"TYPE, GET, MGET, HGET, HMGET, SET, PEXPIRE, DEL), but HSET could not be checked without ACL DRYRUN; "+

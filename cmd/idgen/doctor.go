@@ -172,7 +172,7 @@ func (d *doctor) node(ctx context.Context) (node, error) {
 	if !ok {
 		return node{name: d.where, c: d.client}, nil
 	}
-	c, err := cc.MasterForKey(ctx, namespaceKeys(d.ns).meta)
+	c, err := cc.MasterForKey(ctx, lease.KeysOf(d.ns).Meta())
 	if err != nil {
 		return node{}, err
 	}
@@ -268,7 +268,7 @@ func (d *doctor) checkReplication(ctx context.Context, n node) (level, string) {
 		return pass, "no replicas; MinReplicas -1 never waits"
 	}
 	remembered := 0
-	for _, k := range [][2]string{{namespaceKeys(d.ns).meta, "replicas"}, {namespaceKeys(d.ns).hwm, "_replicas"}} {
+	for _, k := range [][2]string{{lease.KeysOf(d.ns).Meta(), "replicas"}, {lease.KeysOf(d.ns).HWM(), "_replicas"}} {
 		if v, err := n.c.HGet(ctx, k[0], k[1]).Result(); err == nil {
 			c, _ := strconv.Atoi(v)
 			remembered = max(remembered, c)
@@ -290,7 +290,7 @@ func (d *doctor) checkReplication(ctx context.Context, n node) (level, string) {
 	// WAIT counts the replicas that acknowledged this connection's writes,
 	// so write something first: a short-lived key in the namespace that no
 	// worker ID has, on the same connection (a pipeline).
-	probe := namespaceKeys(d.ns).probe
+	probe := probeKey(d.ns)
 	start := time.Now()
 	pipe := n.c.Pipeline()
 	set := pipe.Set(ctx, probe, "idgen doctor WAIT probe", 5*time.Second)
@@ -352,11 +352,11 @@ func abs(d time.Duration) time.Duration {
 func (d *doctor) checkNamespace(ctx context.Context) result {
 	cctx, cancel := d.ctx(ctx)
 	defer cancel()
-	keys := namespaceKeys(d.ns)
+	keys := lease.KeysOf(d.ns)
 	fp := d.layout.Fingerprint()
-	meta, err := d.client.HGetAll(cctx, keys.meta).Result()
+	meta, err := d.client.HGetAll(cctx, keys.Meta()).Result()
 	if err != nil {
-		return result{"namespace", warn, fmt.Sprintf("cannot read %s: %v", keys.meta, err)}
+		return result{"namespace", warn, fmt.Sprintf("cannot read %s: %v", keys.Meta(), err)}
 	}
 	recorded := meta["layout"]
 	if recorded == "" {
@@ -385,7 +385,7 @@ func (d *doctor) checkNamespace(ctx context.Context) result {
 			msgs = append(msgs, "over 90% of the worker IDs are taken: new nodes will soon get ErrNoWorkerAvailable")
 		}
 	}
-	if n, err := d.client.Exists(cctx, keys.epoch).Result(); err == nil && n == 0 {
+	if n, err := d.client.Exists(cctx, keys.Epoch()).Result(); err == nil && n == 0 {
 		lvl = warn
 		msgs = append(msgs, "the dataset-epoch key is missing: Redis lost data (or it was deleted); "+
 			"new holders wait out a quarantine of Window + MaxSkew")

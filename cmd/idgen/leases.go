@@ -52,7 +52,7 @@ time. A table for people; --json prints a JSON array for scripts.`)
 	defer cancel()
 	// Show HWMs in the layout the namespace recorded, whatever --layout
 	// says: another layout would print wrong times.
-	fp, _ := client.HGet(lctx, namespaceKeys(*ns).meta, "layout").Result()
+	fp, _ := client.HGet(lctx, lease.KeysOf(*ns).Meta(), "layout").Result()
 	if recorded, err := snowflake.ParseFingerprint(fp); err == nil {
 		if explicit(fs, "layout") && recorded.Fingerprint() != layout.layout.Fingerprint() {
 			fmt.Fprintf(e.stderr, "idgen leases: namespace %q records layout %q, not --layout %s: showing times in its own\n",

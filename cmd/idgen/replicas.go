@@ -57,7 +57,7 @@ renewal raises it again to the replicas actually connected.`)
 // replicaCounts reads the namespace's remembered replica count and the
 // replicas connected to the master that holds the namespace.
 func replicaCounts(ctx context.Context, client redis.UniversalClient, ns string) (remembered, connected int, err error) {
-	meta := namespaceKeys(ns).meta
+	meta := lease.KeysOf(ns).Meta()
 	var node redis.Cmdable = client
 	if cc, ok := client.(*redis.ClusterClient); ok {
 		if node, err = cc.MasterForKey(ctx, meta); err != nil {
@@ -65,7 +65,7 @@ func replicaCounts(ctx context.Context, client redis.UniversalClient, ns string)
 		}
 	}
 	// The larger of the two copies, as the scripts read it.
-	for _, k := range [][2]string{{meta, "replicas"}, {namespaceKeys(ns).hwm, "_replicas"}} {
+	for _, k := range [][2]string{{meta, "replicas"}, {lease.KeysOf(ns).HWM(), "_replicas"}} {
 		v, err := node.HGet(ctx, k[0], k[1]).Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return 0, 0, err

@@ -152,7 +152,7 @@ func TestClusterFlags(t *testing.T) {
 
 	code, lines, out := doctorLines(t, append(flags, "--namespace", "clu")...)
 	assert.Equal(t, 0, code, out)
-	assert.Contains(t, lines["persistence"], "namespace master "+c.MasterFor(t, "{clu}:meta").Addr)
+	assert.Contains(t, lines["persistence"], "namespace master "+c.MasterFor(t, lease.KeysOf("clu").Meta()).Addr)
 	assert.Contains(t, lines["namespace"], "layout twitter matches")
 
 	infos, err := lease.List(context.Background(), c.Client(t), "clu")

@@ -65,6 +65,9 @@ func TestCluster(t *testing.T) {
 }
 
 func TestClusterReplicaFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: waits for the cluster to fail over; runs without -short")
+	}
 	t.Parallel()
 	ctx := context.Background()
 	c := StartCluster(t, ClusterConfig{Replicas: 1, NodeTimeout: time.Second})

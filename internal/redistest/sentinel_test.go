@@ -34,6 +34,9 @@ func eventually(t *testing.T, limit time.Duration, f func() error) {
 }
 
 func TestSentinelFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: waits for Sentinel to notice a dead master and fail over; runs without -short")
+	}
 	t.Parallel()
 	ctx := context.Background()
 	g := StartSentinels(t, SentinelConfig{Config: Config{Password: "pw"}})
@@ -80,6 +83,9 @@ func TestSentinelFailover(t *testing.T) {
 }
 
 func TestSentinelForceFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: waits for Sentinel to fail over twice; runs without -short")
+	}
 	t.Parallel()
 	ctx := context.Background()
 	g := StartSentinels(t, SentinelConfig{})

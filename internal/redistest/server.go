@@ -102,12 +102,20 @@ var errPortInUse = errors.New("port already in use")
 // failure, not a pass.
 func Binary(t testing.TB) string {
 	t.Helper()
-	p, err := exec.LookPath("redis-server")
+	p, err := binary()
 	if err != nil {
-		t.Fatalf("redis-server not found on PATH (%v): install it with `apt-get install -y redis-server` "+
-			"(or run `make test`, which installs it)", err)
+		t.Fatal(err)
 	}
 	return p
+}
+
+func binary() (string, error) {
+	p, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", fmt.Errorf("redis-server not found on PATH (%v): install it with `apt-get install -y redis-server` "+
+			"(or run `make test`, which installs it)", err)
+	}
+	return p, nil
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago. The
@@ -115,12 +123,20 @@ func Binary(t testing.TB) string {
 // it in the meantime.
 func FreePort(t testing.TB) int {
 	t.Helper()
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("redistest: find a free port: %v", err)
+		return 0, fmt.Errorf("redistest: find a free port: %w", err)
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Start starts a redis-server and registers its shutdown with t.Cleanup.
@@ -154,15 +170,7 @@ func startNode(t testing.TB, cfg Config, extra func(dir string, port int) []stri
 		} else {
 			args = append(args, "--port", strconv.Itoa(port))
 		}
-		args = append(args,
-			"--bind", "127.0.0.1",
-			"--dir", s.dir,
-			"--save", "",
-			"--daemonize", "no",
-			"--logfile", s.logPath(),
-			// Replicas attach at once instead of after the default 5s.
-			"--repl-diskless-sync-delay", "0",
-		)
+		args = append(args, s.baseArgs()...)
 		if cfg.Persist {
 			args = append(args, "--appendonly", "yes", "--appendfsync", "always")
 		} else {
@@ -187,6 +195,72 @@ func startNode(t testing.TB, cfg Config, extra func(dir string, port int) []stri
 		return append(args, cfg.Args...)
 	})
 	return s
+}
+
+// StartMain starts a standalone server that keeps nothing on disk, for a
+// TestMain and the Example functions it runs, which have no testing.TB.
+// stop kills the server and removes its directory: call it after m.Run.
+// The server dies with the test binary all the same (Pdeathsig). Restart
+// needs a server from Start.
+func StartMain() (s *Server, stop func(), err error) {
+	bin, err := binary()
+	if err != nil {
+		return nil, nil, err
+	}
+	dir, err := os.MkdirTemp("", "redistest-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("redistest: %w", err)
+	}
+	s = &Server{dir: dir}
+	stop = func() {
+		s.Kill()
+		_ = os.RemoveAll(dir)
+	}
+	err = s.tryLaunch(func(port int) []string {
+		args := append([]string{bin, "--port", strconv.Itoa(port)}, s.baseArgs()...)
+		return append(args, "--appendonly", "no")
+	})
+	if err != nil {
+		stop()
+		return nil, nil, fmt.Errorf("redistest: %w", err)
+	}
+	return s, stop, nil
+}
+
+// RunMain is a TestMain's body for a package whose examples need Redis: it
+// starts a server with StartMain, calls setup with it and a client of it
+// (to record its address, create what the examples expect), runs the tests
+// and stops the server. It returns the code for os.Exit; a server that does
+// not start, or a setup error, is reported on stderr and gives 1.
+func RunMain(m *testing.M, setup func(*Server, *redis.Client) error) int {
+	s, stop, err := StartMain()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer stop()
+	c := redis.NewClient(s.Options())
+	err = setup(s, c)
+	_ = c.Close()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "redistest: set up the server for the tests: %v\n", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// baseArgs are the arguments of every data node: loopback only, in its own
+// directory, in the foreground, no RDB snapshots.
+func (s *Server) baseArgs() []string {
+	return []string{
+		"--bind", "127.0.0.1",
+		"--dir", s.dir,
+		"--save", "",
+		"--daemonize", "no",
+		"--logfile", s.logPath(),
+		// Replicas attach at once instead of after the default 5s.
+		"--repl-diskless-sync-delay", "0",
+	}
 }
 
 func (u User) validate() error {
@@ -216,9 +290,18 @@ func (u User) args() []string {
 // when someone took the chosen one between FreePort and the bind.
 func (s *Server) launch(argsFor func(port int) []string) {
 	s.t.Helper()
+	if err := s.tryLaunch(argsFor); err != nil {
+		s.t.Fatalf("redistest: %v", err)
+	}
+}
+
+func (s *Server) tryLaunch(argsFor func(port int) []string) error {
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
-		port := FreePort(s.t)
+		var port int
+		if port, err = freePort(); err != nil {
+			return err
+		}
 		s.Port, s.Addr = port, net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		s.args = argsFor(port)
 		_ = os.Remove(s.logPath())
@@ -226,9 +309,7 @@ func (s *Server) launch(argsFor func(port int) []string) {
 			break
 		}
 	}
-	if err != nil {
-		s.t.Fatalf("redistest: %v", err)
-	}
+	return err
 }
 
 func (s *Server) logPath() string { return filepath.Join(s.dir, "redis.log") }

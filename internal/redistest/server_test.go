@@ -3,6 +3,7 @@ package redistest
 import (
 	"context"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -168,5 +169,30 @@ func TestUserValidation(t *testing.T) {
 	}
 	if err := (User{Name: "a", Password: "x", Rules: []string{"~*", "+get"}}).validate(); err != nil {
 		t.Errorf("valid user refused: %v", err)
+	}
+}
+
+// StartMain's server answers until stop, which removes its directory.
+func TestStartMain(t *testing.T) {
+	s, stop, err := StartMain()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(s.Options())
+	defer c.Close()
+	if err := c.Ping(context.Background()).Err(); err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	dir := s.Dir()
+	stop()
+	if s.Running() {
+		t.Error("server running after stop")
+	}
+	if _, err := net.DialTimeout("tcp", s.Addr, time.Second); err == nil {
+		t.Errorf("%s still accepts connections after stop", s.Addr)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("directory %s after stop: %v", dir, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
 	"github.com/snowlease/idgen/internal/sim/miniserver"
+	"github.com/snowlease/idgen/lease"
 
 	"github.com/snowlease/idgen/snowflake"
 )
@@ -224,8 +225,8 @@ func (bootHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		args := cmd.Args()
 		if name := cmd.Name(); (name == "evalsha" || name == "eval") && len(args) > 3 {
-			keys := newKeyNames(namespace)
-			if nkeys, _ := args[2].(int); args[3] == keys.Meta && len(args) >= 3+nkeys+6 {
+			keys := lease.KeysOf(namespace)
+			if nkeys, _ := args[2].(int); args[3] == keys.Meta() && len(args) >= 3+nkeys+6 {
 				rewriteWindow(args, keys, int64(nkeys-3), 0)
 			}
 		}

@@ -126,7 +126,7 @@ func (w *world) hwmDiff(before, after *snapshot) string {
 		}
 		return "-"
 	}
-	hb, ha := find(before, w.keys.HWM), find(after, w.keys.HWM)
+	hb, ha := find(before, w.keys.HWM()), find(after, w.keys.HWM())
 	var b strings.Builder
 	lower := 0
 	for id := range int64(1) << w.p.Layout.WorkerBits {
@@ -141,7 +141,7 @@ func (w *world) hwmDiff(before, after *snapshot) string {
 		}
 	}
 	epoch := "same epoch"
-	eb, ea := find(before, w.keys.Epoch), find(after, w.keys.Epoch)
+	eb, ea := find(before, w.keys.Epoch()), find(after, w.keys.Epoch())
 	switch {
 	case ea == nil:
 		epoch = "no epoch"
@@ -297,7 +297,7 @@ func (w *world) forgetsReplica(s *srvState, key string) bool {
 	if sp == nil || s != &w.srv[sp.old] || w.opt.Knob == KnobIsolatedRestart || w.opt.Knob == KnobNoReplicaWait {
 		return false
 	}
-	other := map[string][2]string{w.keys.Meta: {w.keys.HWM, "_replicas"}, w.keys.HWM: {w.keys.Meta, "replicas"}}
+	other := map[string][2]string{w.keys.Meta(): {w.keys.HWM(), "_replicas"}, w.keys.HWM(): {w.keys.Meta(), "replicas"}}
 	o, ok := other[key]
 	if !ok {
 		return false
@@ -311,11 +311,11 @@ func (w *world) forgetsReplica(s *srvState, key string) bool {
 // copies, unless s is a replica promoted in place of the master that
 // stamped it (which starts over, see acquire.lua).
 func (w *world) rememberedReplicas(s *srvState) int {
-	n, _ := strconv.Atoi(s.m.HGet(w.keys.Meta, "replicas"))
-	if h, _ := strconv.Atoi(s.m.HGet(w.keys.HWM, "_replicas")); h > n {
+	n, _ := strconv.Atoi(s.m.HGet(w.keys.Meta(), "replicas"))
+	if h, _ := strconv.Atoi(s.m.HGet(w.keys.HWM(), "_replicas")); h > n {
 		n = h
 	}
-	stamped := s.m.HGet(w.keys.Meta, "server")
+	stamped := s.m.HGet(w.keys.Meta(), "server")
 	if _, replid, ok := strings.Cut(stamped, ":"); ok && stamped != s.id.Incarnation() && replid == s.id.ReplID2() {
 		return 0 // a replica promoted in place of the master that stamped it
 	}

@@ -12,6 +12,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 var (
@@ -42,7 +45,7 @@ func runOptions(t *testing.T) RunOptions {
 			return opt
 		}
 	}
-	t.Fatalf("-sim.knob %q: want one of %s", *flagKnob, knobNames())
+	require.FailNowf(t, "unknown knob", "-sim.knob %q: want one of %s", *flagKnob, knobNames())
 	return opt
 }
 
@@ -51,8 +54,12 @@ func runOptions(t *testing.T) RunOptions {
 // package takes well under a minute on 2 cores either way. (Schedules
 // with replicas, rollbacks and split brains cost about 1.6 times the
 // earlier ones, mostly the scripts' INFO reads in gopher-lua: the counts
-// went down from 5000 and 1500 to keep the time.)
+// went down from 5000 and 1500 to keep the time.) -short runs a hundred,
+// a smoke test of a few seconds.
 func defaultSeeds() int {
+	if testing.Short() {
+		return 100
+	}
 	if raceEnabled {
 		return 1000
 	}
@@ -123,7 +130,7 @@ func TestSim(t *testing.T) {
 		opt.Trace = &trace
 		r := env.Run(*flagSeed, opt)
 		t.Log("\n" + trace.String())
-		report(t, r)
+		assert.False(t, r.Failed(), failure(r))
 		t.Logf("seed %d: hash %016x, IDs %d, faults %v, activity %v", r.Seed, r.Hash, r.IDs, r.Faults, r.Activity)
 		return
 	}
@@ -143,7 +150,7 @@ func TestSim(t *testing.T) {
 		if r.Failed() {
 			failures++
 			if failures <= 3 {
-				report(t, r)
+				assert.Fail(t, failure(r))
 			}
 		}
 		if (n == 0 || n >= 100000) && tot.Seeds%20000 == 0 { // a soak: show progress
@@ -157,9 +164,7 @@ func TestSim(t *testing.T) {
 	t.Logf("activity %v", tot.Activity)
 	t.Logf("%d schedules in %v: %.0f schedules/s, %.0f IDs/s", tot.Seeds, el.Round(time.Millisecond),
 		float64(tot.Seeds)/el.Seconds(), float64(tot.IDs)/el.Seconds())
-	if len(tot.Failed) > 0 {
-		t.Errorf("%d failing seeds: %v", len(tot.Failed), tot.Failed)
-	}
+	assert.Empty(t, tot.Failed, "failing seeds")
 	if tot.Seeds >= 1000 {
 		coverage(t, &tot)
 	}
@@ -181,24 +186,16 @@ func coverage(t *testing.T, tot *Totals) {
 		"IDs issued after a takeover": a.ZombieIDs, "lost leases": a.Losses, "releases": a.Releases,
 		"renew failures": a.RenewFailures,
 	} {
-		if n == 0 {
-			t.Errorf("no %s in %d schedules", name, tot.Seeds)
-		}
+		assert.NotZero(t, n, "no %s in %d schedules", name, tot.Seeds)
 	}
-	if f.SplitLimit*4 > f.SplitBrain {
-		t.Errorf("%d split brains not played (the namespace did not record the replica), against %d played: "+
-			"the documented limit should be rare", f.SplitLimit, f.SplitBrain)
-	}
-	if tot.IDs < int64(tot.Seeds)*100 {
-		t.Errorf("only %d IDs in %d schedules", tot.IDs, tot.Seeds)
-	}
+	assert.LessOrEqual(t, f.SplitLimit*4, f.SplitBrain, "%d split brains not played (the namespace did not record "+
+		"the replica), against %d played: the documented limit should be rare", f.SplitLimit, f.SplitBrain)
+	assert.GreaterOrEqual(t, tot.IDs, int64(tot.Seeds)*100, "IDs in %d schedules", tot.Seeds)
 }
 
-func report(t *testing.T, r *Result) {
-	t.Helper()
-	if !r.Failed() {
-		return
-	}
+// failure describes a failed schedule: its error and violations, its
+// parameters and the command that replays it.
+func failure(r *Result) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "seed %d failed", r.Seed)
 	if r.Err != nil {
@@ -208,7 +205,7 @@ func report(t *testing.T, r *Result) {
 		fmt.Fprintf(&b, "\n\t%s", v)
 	}
 	fmt.Fprintf(&b, "\n\tparams: %v\n\treplay: %s", r.Params, replayCommand(r.Seed))
-	t.Error(b.String())
+	return b.String()
 }
 
 func TestMain(m *testing.M) {
@@ -229,7 +226,7 @@ func TestReplayIsDeterministic(t *testing.T) {
 	defer a.Close()
 	for i := range n {
 		r := a.Run(uint64(i+1), RunOptions{})
-		must(t, r)
+		require.False(t, r.Failed(), failure(r))
 		first[i] = r.Hash
 	}
 
@@ -254,10 +251,8 @@ func TestReplayIsDeterministic(t *testing.T) {
 	b.Run(999, RunOptions{})
 	for i := n - 1; i >= 0; i-- {
 		r := b.Run(uint64(i+1), RunOptions{})
-		must(t, r)
-		if r.Hash != first[i] {
-			t.Errorf("seed %d: hash %016x, then %016x: the schedule does not replay", i+1, first[i], r.Hash)
-		}
+		require.False(t, r.Failed(), failure(r))
+		assert.Equal(t, first[i], r.Hash, "seed %d: the schedule does not replay", i+1)
 	}
 	close(stop)
 	wg.Wait()
@@ -266,24 +261,13 @@ func TestReplayIsDeterministic(t *testing.T) {
 	for i := range 3 {
 		var trace bytes.Buffer
 		r := b.Run(uint64(i+1), RunOptions{Trace: &trace})
-		must(t, r)
-		if r.Hash != first[i] || trace.Len() == 0 {
-			t.Errorf("seed %d: hash %016x with the trace written out, %016x without", i+1, r.Hash, first[i])
-		}
+		require.False(t, r.Failed(), failure(r))
+		assert.Equal(t, first[i], r.Hash, "seed %d: hash with the trace written out", i+1)
+		assert.NotZero(t, trace.Len(), "seed %d: trace", i+1)
 	}
 
 	// The hash covers the trace: a different seed gives a different one.
-	if first[0] == first[1] {
-		t.Errorf("seeds 1 and 2 have the same hash %016x", first[0])
-	}
-}
-
-func must(t *testing.T, r *Result) {
-	t.Helper()
-	if r.Failed() {
-		report(t, r)
-		t.FailNow()
-	}
+	assert.NotEqual(t, first[0], first[1], "seeds 1 and 2 have the same hash")
 }
 
 // The checker can fail: with nodes that misuse the lease on purpose, some
@@ -310,9 +294,7 @@ func TestCheckerCatchesBrokenNodes(t *testing.T) {
 			seen := map[string]uint64{}
 			for seed := uint64(1); seed <= 400 && len(seen) < len(tc.want); seed++ {
 				r := env.Run(seed, RunOptions{Knob: tc.knob})
-				if r.Err != nil {
-					t.Fatal(r.Err)
-				}
+				require.NoError(t, r.Err)
 				for _, k := range tc.want {
 					if _, ok := seen[k]; !ok && r.Counts[k] > 0 {
 						seen[k] = seed
@@ -326,9 +308,7 @@ func TestCheckerCatchesBrokenNodes(t *testing.T) {
 				}
 			}
 			for _, k := range tc.want {
-				if _, ok := seen[k]; !ok {
-					t.Errorf("no %s violation found in 400 seeds with %v", k, tc.knob)
-				}
+				assert.Contains(t, seen, k, "no %s violation found in 400 seeds with %v", k, tc.knob)
 			}
 		})
 	}
@@ -355,6 +335,9 @@ func TestCheckerCatchesOldProtocol(t *testing.T) {
 	} {
 		t.Run(fmt.Sprint(knob), func(t *testing.T) {
 			t.Parallel()
+			if testing.Short() && knob != KnobNoReplicaWait {
+				t.Skip("slow: seconds of schedules before the first duplicate; runs without -short")
+			}
 			env := NewEnv()
 			defer env.Close()
 			var found []uint64
@@ -367,15 +350,13 @@ func TestCheckerCatchesOldProtocol(t *testing.T) {
 					continue // the knob changes nothing in this schedule
 				}
 				r := env.Run(seed, RunOptions{Knob: knob})
-				if r.Err != nil {
-					t.Fatal(r.Err)
-				}
+				require.NoError(t, r.Err)
 				if r.Counts[VDuplicate] == 0 {
 					continue
 				}
-				if r0 := env.Run(seed, RunOptions{}); r0.Err != nil {
-					t.Fatal(r0.Err)
-				} else if r0.Failed() {
+				r0 := env.Run(seed, RunOptions{})
+				require.NoError(t, r0.Err)
+				if r0.Failed() {
 					continue // the protocol as it is fails on this seed too: not the knob's doing
 				}
 				found = append(found, seed)
@@ -386,10 +367,8 @@ func TestCheckerCatchesOldProtocol(t *testing.T) {
 					}
 				}
 			}
-			if len(found) < want {
-				t.Errorf("%d seeds of %d with %v show a duplicate that KnobNone does not (want %d): %v",
-					len(found), seeds, knob, want, found)
-			}
+			assert.GreaterOrEqual(t, len(found), want, "seeds of %d with %v that show a duplicate KnobNone does not: %v",
+				seeds, knob, found)
 		})
 	}
 }
@@ -435,11 +414,8 @@ func TestSeedIndependentOfEnvHistory(t *testing.T) {
 	defer used.Close()
 	used.Run(17833, RunOptions{})
 	got := used.Run(23623, RunOptions{})
-	if got.Err != nil || want.Err != nil {
-		t.Fatal(got.Err, want.Err)
-	}
-	if got.Hash != want.Hash || got.Failed() != want.Failed() {
-		t.Fatalf("seed 23623 on a used Env: hash %016x failed %v; on a fresh one: hash %016x failed %v",
-			got.Hash, got.Failed(), want.Hash, want.Failed())
-	}
+	require.NoError(t, got.Err)
+	require.NoError(t, want.Err)
+	assert.Equal(t, want.Hash, got.Hash, "seed 23623: hash on a used Env against a fresh one")
+	assert.Equal(t, want.Failed(), got.Failed(), "seed 23623: failed on a used Env against a fresh one")
 }

@@ -196,7 +196,7 @@ type world struct {
 	opt  RunOptions
 	res  *Result
 	tr   *tracer
-	keys keyNames
+	keys lease.Keys
 
 	now     time.Duration
 	redisAt time.Duration // virtual time Redis' TTLs have been advanced to
@@ -224,17 +224,7 @@ type world struct {
 	buf []snowflake.ID
 }
 
-// keyNames are the namespace's key names, as the lease package names them.
-type keyNames struct {
-	lease.Keys
-	ns string
-}
-
 const namespace = "sim"
-
-func newKeyNames(ns string) keyNames { return keyNames{Keys: lease.KeysOf(ns), ns: ns} }
-
-func (k keyNames) lease(id int64) string { return lease.LeaseKey(k.ns, id) }
 
 // Run runs the schedule of one seed on e and checks it.
 func (e *Env) Run(seed uint64, opt RunOptions) *Result {
@@ -250,7 +240,7 @@ func (e *Env) Run(seed uint64, opt RunOptions) *Result {
 		return res
 	}
 	tr := newTracer(opt.Trace)
-	w := &world{env: e, p: p, opt: opt, res: res, tr: &tr, keys: newKeyNames(namespace),
+	w := &world{env: e, p: p, opt: opt, res: res, tr: &tr, keys: lease.KeysOf(namespace),
 		net: newRand(seed, streamNet), buf: make([]snowflake.ID, p.Batch), snaps: make([]*snapshot, len(p.Faults))}
 	for i := range w.srv {
 		w.srv[i].server = e.srv[i]
@@ -773,7 +763,7 @@ func (w *world) classify(c *call) {
 	first, _ := args[3].(string)
 	argv := args[3+nkeys:]
 	switch first {
-	case w.keys.Meta:
+	case w.keys.Meta():
 		c.kind = callAcquire
 		workers := int64(1) << w.p.Layout.WorkerBits
 		if int64(nkeys-3) != workers || len(argv) < 8 {
@@ -782,21 +772,21 @@ func (w *world) classify(c *call) {
 		}
 		rewriteWindow(args, w.keys, workers, w.net.Int64N(workers))
 		c.proposed = asInt(argv[7])
-	case w.keys.Epoch:
+	case w.keys.Epoch():
 		c.kind = callRenew
 		if len(argv) >= 5 {
 			c.proposed = asInt(argv[4])
 		}
-	case w.keys.HWM:
+	case w.keys.HWM():
 		c.kind = callRelease
 	}
 }
 
 // rewriteWindow makes the acquire call in args look at every worker ID
 // from off on.
-func rewriteWindow(args []any, keys keyNames, workers, off int64) {
+func rewriteWindow(args []any, keys lease.Keys, workers, off int64) {
 	for i := range workers {
-		args[3+3+int(i)] = keys.lease((off + i) % workers)
+		args[3+3+int(i)] = keys.Lease((off + i) % workers)
 	}
 	args[3+3+int(workers)+5] = off // ARGV[6], the first worker ID
 }
@@ -1064,7 +1054,7 @@ func (w *world) syncRedis() {
 	if dt := w.now - w.redisAt; dt > 0 {
 		m := w.master().m
 		for id := range int64(1) << w.p.Layout.WorkerBits {
-			if ttl := m.TTL(w.keys.lease(id)); ttl > 0 && ttl <= dt {
+			if ttl := m.TTL(w.keys.Lease(id)); ttl > 0 && ttl <= dt {
 				w.res.Faults.Expiry++
 				w.tr.line(w.now, "w%d lease key expired", id)
 			}
@@ -1082,7 +1072,7 @@ func (w *world) syncRedis() {
 
 // hwm is the worker's high-water mark in the master, -1 if none.
 func (w *world) hwm(id int64) int64 {
-	v := w.master().m.HGet(w.keys.HWM, strconv.FormatInt(id, 10))
+	v := w.master().m.HGet(w.keys.HWM(), strconv.FormatInt(id, 10))
 	if v == "" {
 		return -1
 	}
@@ -1145,7 +1135,7 @@ func (w *world) fault(f Fault, idx, phase int) {
 		w.newEra(t)
 		w.res.Faults.DataLoss++
 	case FaultKeyLoss:
-		key := []string{w.keys.Epoch, w.keys.Meta, w.keys.HWM}[f.Variant]
+		key := []string{w.keys.Epoch(), w.keys.Meta(), w.keys.HWM()}[f.Variant]
 		detail = key
 		if w.forgetsReplica(ms, key) {
 			// The other copy of the replica count is gone already: losing
@@ -1155,7 +1145,7 @@ func (w *world) fault(f Fault, idx, phase int) {
 			break
 		}
 		m.Del(key)
-		if key == w.keys.HWM {
+		if key == w.keys.HWM() {
 			w.newEra(ms)
 			w.res.Faults.DataLoss++
 		} else {
@@ -1201,7 +1191,7 @@ func (w *world) theft(f Fault) string {
 	workers := int64(1) << w.p.Layout.WorkerBits
 	var held []int64
 	for id := range workers {
-		if m.Exists(w.keys.lease(id)) {
+		if m.Exists(w.keys.Lease(id)) {
 			held = append(held, id)
 		}
 	}
@@ -1209,7 +1199,7 @@ func (w *world) theft(f Fault) string {
 	if len(held) > 0 {
 		id = held[f.Node%len(held)]
 	}
-	key := w.keys.lease(id)
+	key := w.keys.Lease(id)
 	switch f.Variant {
 	case 0:
 		_ = m.Set(key, "thief-token|thief|1|0|0")

@@ -5,9 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/snowlease/idgen/snowflake"
 	"github.com/snowlease/idgen/test/chaos"
@@ -20,9 +22,7 @@ var testLayout = snowflake.Layout{Epoch: time.Date(2025, 1, 1, 0, 0, 0, 0, time.
 func id(t *testing.T, tick, worker, seq int64) snowflake.ID {
 	t.Helper()
 	v, err := testLayout.Compose(snowflake.Parts{Tick: tick, Worker: worker, Sequence: seq})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return v
 }
 
@@ -46,32 +46,25 @@ func writeFile(t *testing.T, dir, name string, batches []batch, clean bool) stri
 	t.Helper()
 	path := filepath.Join(dir, name+".ids")
 	w, err := chaos.Create(path, chaos.Header{Name: name, PID: 1, Layout: testLayout, Started: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	at := time.Now()
 	for _, b := range batches {
 		at = at.Add(time.Millisecond)
-		if err := w.Batch(b.ids, b.worker, b.fence, at); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, w.Batch(b.ids, b.worker, b.fence, at))
 	}
 	if clean {
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-	} else if err := w.Flush(); err != nil {
-		t.Fatal(err)
+		require.NoError(t, w.Close())
+	} else {
+		require.NoError(t, w.Flush())
 	}
 	return path
 }
 
-func check(t *testing.T, files ...string) *chaos.Report {
+// checkFiles runs the checker on files, which must be readable.
+func checkFiles(t *testing.T, files ...string) *chaos.Report {
 	t.Helper()
 	r, err := chaos.Check(files)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return r
 }
 
@@ -86,31 +79,23 @@ func TestCheckClean(t *testing.T) {
 		{ids(t, 100, 2, 0, 4095), 2, 100}, // the same ticks, another worker ID
 		{ids(t, 104, 1, 0, 99), 1, 300},   // b took worker 1 above a's IDs
 	}, true)
-	r := check(t, a, b)
-	if err := r.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if want := uint64(4096 + 10 + 6 + 4096 + 100); r.IDs != want {
-		t.Errorf("IDs = %d, want %d", r.IDs, want)
-	}
-	if r.Processes != 2 || r.Duplicates != 0 || r.AboveFence != 0 || r.Backwards != 0 {
-		t.Errorf("report %+v", r)
-	}
-	if h := r.Handovers(); h != 1 {
-		t.Errorf("Handovers = %d, want 1 (worker 1 from a to b)", h)
-	}
+	r := checkFiles(t, a, b)
+	require.NoError(t, r.Err())
+	assert.Equal(t, uint64(4096+10+6+4096+100), r.IDs)
+	assert.Equal(t, 2, r.Processes)
+	assert.Zero(t, r.Duplicates)
+	assert.Zero(t, r.AboveFence)
+	assert.Zero(t, r.Backwards)
+	assert.Equal(t, 1, r.Handovers(), "worker 1 from a to b")
 	hs := r.Holders(1)
-	if len(hs) != 2 || r.Procs[hs[0].Proc].Name != "a" || r.Procs[hs[1].Proc].Name != "b" {
-		t.Errorf("Holders(1) = %+v", hs)
+	if assert.Len(t, hs, 2) {
+		assert.Equal(t, "a", r.Procs[hs[0].Proc].Name)
+		assert.Equal(t, "b", r.Procs[hs[1].Proc].Name)
 	}
-	if !r.Procs[0].Clean || r.Procs[0].Runs != 4 {
-		t.Errorf("proc a: clean %v, runs %d, want true, 4", r.Procs[0].Clean, r.Procs[0].Runs)
-	}
-	got := r.Summary(map[string]int{"node-pause": 2, "redis-restart": 1})
-	want := "chaos: IDs checked 8308, duplicates 0, processes 2, faults injected 3 (by kind node-pause 2, redis-restart 1)"
-	if got != want {
-		t.Errorf("Summary:\n got %s\nwant %s", got, want)
-	}
+	assert.True(t, r.Procs[0].Clean, "proc a clean")
+	assert.Equal(t, uint64(4), r.Procs[0].Runs, "proc a runs")
+	assert.Equal(t, "chaos: IDs checked 8308, duplicates 0, processes 2, faults injected 3 (by kind node-pause 2, redis-restart 1)",
+		r.Summary(map[string]int{"node-pause": 2, "redis-restart": 1}))
 }
 
 func TestCheckFindsDuplicates(t *testing.T) {
@@ -120,13 +105,9 @@ func TestCheckFindsDuplicates(t *testing.T) {
 	b := writeFile(t, dir, "b", []batch{{ids(t, 100, 1, 50, 120), 1, 100}, {ids(t, 101, 1, 0, 4), 1, 101}}, true)
 	// c repeats one ID once more.
 	c := writeFile(t, dir, "c", []batch{{ids(t, 100, 1, 60, 60), 1, 100}}, true)
-	r := check(t, a, b, c)
-	if want := uint64(50 + 5 + 1); r.Duplicates != want {
-		t.Errorf("Duplicates = %d, want %d; problems %v", r.Duplicates, want, r.Problems)
-	}
-	if r.Err() == nil || !strings.Contains(r.Err().Error(), "duplicate") {
-		t.Errorf("Err = %v, want duplicates reported", r.Err())
-	}
+	r := checkFiles(t, a, b, c)
+	assert.Equal(t, uint64(50+5+1), r.Duplicates, "problems %v", r.Problems)
+	assert.ErrorContains(t, r.Err(), "duplicate")
 }
 
 func TestCheckFindsBackwards(t *testing.T) {
@@ -138,16 +119,10 @@ func TestCheckFindsBackwards(t *testing.T) {
 		{ids(t, 99, 1, 0, 9), 1, 100},
 		{ids(t, 100, 1, 5, 5), 1, 100},
 	}, true)
-	r := check(t, a)
-	if r.Backwards != 1 {
-		t.Errorf("Backwards = %d, want 1", r.Backwards)
-	}
-	if r.Duplicates != 1 {
-		t.Errorf("Duplicates = %d, want 1 (found after sorting a file that goes backwards)", r.Duplicates)
-	}
-	if r.Err() == nil {
-		t.Error("Err = nil")
-	}
+	r := checkFiles(t, a)
+	assert.Equal(t, uint64(1), r.Backwards)
+	assert.Equal(t, uint64(1), r.Duplicates, "found after sorting a file that goes backwards")
+	assert.Error(t, r.Err())
 }
 
 func TestCheckFindsIDsAboveFence(t *testing.T) {
@@ -157,13 +132,9 @@ func TestCheckFindsIDsAboveFence(t *testing.T) {
 		{ids(t, 101, 1, 0, 6), 1, 100}, // 7 IDs above the fence 100
 		{ids(t, 102, 1, 0, 2), 1, 102},
 	}, true)
-	r := check(t, a)
-	if r.AboveFence != 7 {
-		t.Errorf("AboveFence = %d, want 7", r.AboveFence)
-	}
-	if r.Err() == nil {
-		t.Error("Err = nil")
-	}
+	r := checkFiles(t, a)
+	assert.Equal(t, uint64(7), r.AboveFence)
+	assert.Error(t, r.Err())
 }
 
 func TestCheckUnknownFence(t *testing.T) {
@@ -171,30 +142,24 @@ func TestCheckUnknownFence(t *testing.T) {
 	// Stats said worker 2 after a batch of worker 1: the fence is unknown,
 	// not wrong.
 	a := writeFile(t, dir, "a", []batch{{ids(t, 100, 1, 0, 9), 2, 50}, {ids(t, 101, 2, 0, 9), 2, 101}}, true)
-	r := check(t, a)
-	if r.Unfenced != 10 || r.AboveFence != 0 || r.Err() != nil {
-		t.Errorf("Unfenced %d AboveFence %d Err %v, want 10, 0, nil", r.Unfenced, r.AboveFence, r.Err())
-	}
-	if len(r.Procs[0].Tenures) != 2 {
-		t.Errorf("tenures %+v, want 2", r.Procs[0].Tenures)
-	}
+	r := checkFiles(t, a)
+	assert.Equal(t, uint64(10), r.Unfenced)
+	assert.Zero(t, r.AboveFence)
+	assert.NoError(t, r.Err())
+	assert.Len(t, r.Procs[0].Tenures, 2)
 }
 
 func TestCheckTruncated(t *testing.T) {
 	dir := t.TempDir()
 	a := writeFile(t, dir, "a", []batch{{ids(t, 100, 1, 0, 9), 1, 100}, {ids(t, 101, 1, 0, 9), 1, 101}}, false)
 	st, err := os.Stat(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(a, st.Size()-1); err != nil { // cut the last run record
-		t.Fatal(err)
-	}
-	r := check(t, a)
+	require.NoError(t, err)
+	require.NoError(t, os.Truncate(a, st.Size()-1)) // cut the last run record
+	r := checkFiles(t, a)
 	p := r.Procs[0]
-	if !p.Truncated || p.Clean || p.IDs != 10 {
-		t.Errorf("truncated %v clean %v IDs %d, want true, false, 10", p.Truncated, p.Clean, p.IDs)
-	}
+	assert.True(t, p.Truncated, "truncated")
+	assert.False(t, p.Clean, "clean")
+	assert.Equal(t, uint64(10), p.IDs)
 }
 
 // TestCheckRandom compares the checker with a map on random, overlapping
@@ -228,30 +193,24 @@ func TestCheckRandom(t *testing.T) {
 		for _, n := range seen {
 			dups += uint64(n - 1)
 		}
-		r := check(t, files...)
-		if r.IDs != total || r.Duplicates != dups || r.Backwards != 0 || r.AboveFence != 0 {
-			t.Fatalf("round %d: IDs %d dups %d backwards %d above %d, want %d %d 0 0",
-				round, r.IDs, r.Duplicates, r.Backwards, r.AboveFence, total, dups)
-		}
+		r := checkFiles(t, files...)
+		require.Equal(t, total, r.IDs, "round %d", round)
+		require.Equal(t, dups, r.Duplicates, "round %d", round)
+		require.Zero(t, r.Backwards, "round %d", round)
+		require.Zero(t, r.AboveFence, "round %d", round)
 		// Runs gives back exactly the IDs written.
 		var back []snowflake.ID
 		for _, p := range r.Procs {
-			if err := chaos.Runs(p.File, func(ri chaos.RunInfo) bool {
+			require.NoError(t, chaos.Runs(p.File, func(ri chaos.RunInfo) bool {
 				for v := ri.First; v <= ri.Last; v++ {
 					back = append(back, snowflake.ID(v))
 				}
 				return true
-			}); err != nil {
-				t.Fatal(err)
-			}
+			}))
 		}
-		if uint64(len(back)) != total {
-			t.Fatalf("round %d: Runs gave %d IDs, want %d", round, len(back), total)
-		}
+		require.Len(t, back, int(total), "round %d: IDs from Runs", round)
 		slices.Sort(back)
 		back = slices.Compact(back)
-		if len(back) != len(seen) {
-			t.Fatalf("round %d: %d distinct IDs from Runs, want %d", round, len(back), len(seen))
-		}
+		require.Len(t, back, len(seen), "round %d: distinct IDs from Runs", round)
 	}
 }

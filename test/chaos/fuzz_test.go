@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/snowlease/idgen/snowflake"
 	"github.com/snowlease/idgen/test/chaos"
 )
@@ -17,36 +19,24 @@ func FuzzCheckFile(f *testing.F) {
 	dir := f.TempDir()
 	path := filepath.Join(dir, "seed.ids")
 	w, err := chaos.Create(path, chaos.Header{Name: "seed", PID: 1, Layout: testLayout, Started: time.Unix(1700000000, 0)})
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	ids := []snowflake.ID{}
 	for seq := range int64(5) {
 		id, err := testLayout.Compose(snowflake.Parts{Tick: 1000, Worker: 2, Sequence: seq})
-		if err != nil {
-			f.Fatal(err)
-		}
+		require.NoError(f, err)
 		ids = append(ids, id)
 	}
-	if err := w.Batch(ids, 2, 1001, time.Unix(1700000001, 0)); err != nil {
-		f.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, w.Batch(ids, 2, 1001, time.Unix(1700000001, 0)))
+	require.NoError(f, w.Close())
 	seed, err := os.ReadFile(path)
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	f.Add(seed)
 	f.Add(seed[:len(seed)/2])
 	f.Add([]byte{})
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p := filepath.Join(t.TempDir(), "f.ids")
-		if err := os.WriteFile(p, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(p, data, 0o600))
 		_, _ = chaos.Check([]string{p})
 	})
 }
@@ -61,11 +51,12 @@ func FuzzAOFBoundary(f *testing.F) {
 		if limit < 0 || limit > len(b) {
 			limit = len(b)
 		}
-		if off := aofBoundary(b, limit); off < 0 || off > limit {
-			t.Fatalf("aofBoundary(%q, %d) = %d", b, limit, off)
-		}
-		if _, n, ok := respCommand(b); ok && (n <= 0 || n > len(b)) {
-			t.Fatalf("respCommand(%q) length %d", b, n)
+		off := aofBoundary(b, limit)
+		require.GreaterOrEqual(t, off, 0, "aofBoundary(%q, %d)", b, limit)
+		require.LessOrEqual(t, off, limit, "aofBoundary(%q, %d)", b, limit)
+		if _, n, ok := respCommand(b); ok {
+			require.Positive(t, n, "respCommand(%q) length", b)
+			require.LessOrEqual(t, n, len(b), "respCommand(%q) length", b)
 		}
 	})
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/snowlease/idgen/internal/redistest"
 	"github.com/snowlease/idgen/lease"
@@ -71,9 +73,7 @@ func buildWorker(t *testing.T) string {
 		}
 		fmt.Printf("chaos: built the worker (race %v) in %v\n", race, time.Since(start).Round(time.Millisecond))
 	})
-	if buildErr != nil {
-		t.Fatalf("build the worker binary: %v", buildErr)
-	}
+	require.NoError(t, buildErr, "build the worker binary")
 	return workerBin
 }
 
@@ -83,6 +83,7 @@ type harness struct {
 	bin   string
 	dir   string
 	ns    string
+	keys  lease.Keys // the namespace's key names
 	start time.Time
 	rng   *rand.Rand
 
@@ -183,9 +184,7 @@ func newHarness(t *testing.T, name string) *harness {
 	if *flagKeep {
 		var err error
 		dir, err = os.MkdirTemp("", "idgen-chaos-"+name+"-")
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		t.Logf("keeping the ID files in %s", dir)
 	}
 	seed := *flagSeed
@@ -193,7 +192,8 @@ func newHarness(t *testing.T, name string) *harness {
 		seed = uint64(time.Now().UnixNano())
 	}
 	t.Logf("seed %d (-chaos.seed to replay the fault order)", seed)
-	h := &harness{t: t, bin: bin, dir: dir, ns: "chaos-" + name, start: time.Now(),
+	ns := "chaos-" + name
+	h := &harness{t: t, bin: bin, dir: dir, ns: ns, keys: lease.KeysOf(ns), start: time.Now(),
 		rng: rand.New(rand.NewPCG(seed, 0x5eed)), faults: map[string]int{},
 		samples: map[string]map[string][]time.Duration{}, counts: map[string]map[string]int{}}
 	t.Cleanup(h.killAll)
@@ -274,15 +274,13 @@ func (h *harness) startProc(name string, proxy *redistest.Proxy, offset time.Dur
 	args = append(args, timing...)
 	args = append(args, extra...)
 	stderr, err := os.Create(filepath.Join(h.dir, name+".log"))
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	require.NoError(h.t, err)
 	p.cmd = exec.Command(h.bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = stderr, stderr
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
 		stderr.Close()
-		h.t.Fatalf("start worker %s: %v", name, err)
+		require.NoError(h.t, err, "start worker %s", name)
 	}
 	go func() {
 		p.err = p.cmd.Wait()
@@ -315,7 +313,7 @@ func (h *harness) checkAlive() {
 		}
 		select {
 		case <-p.done:
-			h.t.Fatalf("worker %s exited by itself (%v); its log:\n%s", p.name, p.err, p.logTail())
+			require.FailNowf(h.t, "worker exited by itself", "worker %s exited by itself (%v); its log:\n%s", p.name, p.err, p.logTail())
 		default:
 		}
 	}
@@ -342,11 +340,9 @@ func (h *harness) stopProc(p *proc) {
 	p.signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
-		if p.err != nil {
-			h.t.Errorf("worker %s exited with %v after SIGTERM; its log:\n%s", p.name, p.err, p.logTail())
-		}
+		assert.NoError(h.t, p.err, "worker %s after SIGTERM; its log:\n%s", p.name, p.logTail())
 	case <-time.After(30 * time.Second):
-		h.t.Errorf("worker %s did not exit within 30s of SIGTERM", p.name)
+		assert.Failf(h.t, "worker did not exit", "worker %s did not exit within 30s of SIGTERM", p.name)
 		p.signal(syscall.SIGKILL)
 		<-p.done
 	}
@@ -369,11 +365,9 @@ func (h *harness) stopAll() {
 		}
 		select {
 		case <-p.done:
-			if p.err != nil {
-				h.t.Errorf("worker %s exited with %v after SIGTERM; its log:\n%s", p.name, p.err, p.logTail())
-			}
+			assert.NoError(h.t, p.err, "worker %s after SIGTERM; its log:\n%s", p.name, p.logTail())
 		case <-deadline:
-			h.t.Errorf("worker %s did not exit within 30s of SIGTERM", p.name)
+			assert.Failf(h.t, "worker did not exit", "worker %s did not exit within 30s of SIGTERM", p.name)
 			p.signal(syscall.SIGKILL)
 			<-p.done
 		}
@@ -402,7 +396,7 @@ func (h *harness) byName(name string) *proc {
 	if p := h.byHost(name); p != nil {
 		return p
 	}
-	h.t.Fatalf("no worker named %s", name)
+	require.FailNowf(h.t, "no such worker", "no worker named %s", name)
 	return nil
 }
 
@@ -419,9 +413,8 @@ func (h *harness) leases(c redis.UniversalClient) []lease.Info {
 	h.t.Helper()
 	var ls []lease.Info
 	var err error
-	if !poll(10*time.Second, func() bool { ls, err = h.listLeases(c); return err == nil }) {
-		h.t.Fatalf("list leases: %v", err)
-	}
+	poll(10*time.Second, func() bool { ls, err = h.listLeases(c); return err == nil })
+	require.NoError(h.t, err, "list leases")
 	return ls
 }
 
@@ -460,10 +453,8 @@ func (h *harness) waitIssuing(c redis.UniversalClient, n int, limit time.Duratio
 			return
 		}
 		h.checkAlive()
-		if time.Now().After(deadline) {
-			h.t.Fatalf("after %v only %d of %d worker IDs are held and %d issuing (list: %v); worker logs in %s",
-				limit, held, n, issuing, err, h.dir)
-		}
+		require.False(h.t, time.Now().After(deadline), "after %v only %d of %d worker IDs are held and %d issuing (list: %v); worker logs in %s",
+			limit, held, n, issuing, err, h.dir)
 		time.Sleep(50 * time.Millisecond)
 	}
 }
@@ -480,9 +471,7 @@ func (h *harness) pickHolder(c redis.UniversalClient, exclude ...*proc) (*proc, 
 		}
 		cands = append(cands, l)
 	}
-	if len(cands) == 0 {
-		h.t.Fatalf("no worker holds a lease")
-	}
+	require.NotEmpty(h.t, cands, "no worker holds a lease")
 	sort.Slice(cands, func(i, j int) bool { return cands[i].WorkerID < cands[j].WorkerID })
 	l := cands[h.rng.IntN(len(cands))]
 	return h.byHost(l.Host), l.WorkerID
@@ -517,14 +506,10 @@ func (h *harness) check(label string) *chaos.Report {
 	h.t.Helper()
 	h.stopAll()
 	files, err := chaos.Files(h.dir)
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	require.NoError(h.t, err)
 	start := time.Now()
 	r, err := chaos.Check(files)
-	if err != nil {
-		h.t.Fatalf("check: %v", err)
-	}
+	require.NoError(h.t, err, "check")
 	summary := fmt.Sprintf("%s [%s, %v, checked in %v]", r.Summary(h.faults), label,
 		time.Since(h.start).Round(time.Second), time.Since(start).Round(time.Millisecond))
 	h.t.Log(summary)
@@ -536,9 +521,7 @@ func (h *harness) check(label string) *chaos.Report {
 		h.logf("  %-8s ids %-11d tenures %-3d outages %-3d lease losses %-3d skew %-8v clean %v counters %v",
 			p.Name, p.IDs, len(p.Tenures), len(p.Outages), len(p.LeaseLosses),
 			p.Skew.Round(time.Millisecond), p.Clean, p.Counters)
-		if !p.Clean && !h.byName(p.Name).killed {
-			h.t.Errorf("worker %s: file does not end cleanly (truncated %v)", p.Name, p.Truncated)
-		}
+		assert.True(h.t, p.Clean || h.byName(p.Name).killed, "worker %s: file does not end cleanly (truncated %v)", p.Name, p.Truncated)
 	}
 	return r
 }
@@ -549,8 +532,7 @@ func appendReport(t *testing.T, lines ...string) {
 	reportMu.Lock()
 	defer reportMu.Unlock()
 	f, err := os.OpenFile(*flagReport, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		t.Errorf("report: %v", err)
+	if !assert.NoError(t, err, "report") {
 		return
 	}
 	defer f.Close()
@@ -597,9 +579,7 @@ func ping(c redis.UniversalClient, d time.Duration) error {
 func runsOf(t *testing.T, p *chaos.Proc) []chaos.RunInfo {
 	t.Helper()
 	var rs []chaos.RunInfo
-	if err := chaos.Runs(p.File, func(r chaos.RunInfo) bool { rs = append(rs, r); return true }); err != nil {
-		t.Fatalf("read %s: %v", p.File, err)
-	}
+	require.NoError(t, chaos.Runs(p.File, func(r chaos.RunInfo) bool { rs = append(rs, r); return true }), "read %s", p.File)
 	return rs
 }
 
@@ -639,8 +619,7 @@ func (h *harness) nodePause(c redis.UniversalClient) {
 	}
 	victim.resume()
 	end := time.Now()
-	if !taken {
-		h.t.Errorf("node-pause: worker ID %d of %s was not taken over within %v", w, victim.name, ttl+15*time.Second)
+	if !assert.True(h.t, taken, "node-pause: worker ID %d of %s was not taken over within %v", w, victim.name, ttl+15*time.Second) {
 		return
 	}
 	h.sample("node-pause", "pause", end.Sub(at))
@@ -667,8 +646,7 @@ func (h *harness) nodeKill(c redis.UniversalClient) {
 	h.kills++
 	name := fmt.Sprintf("%sk%d", victim.name, h.kills)
 	h.startProc(name, victim.proxy, victim.offset, victim.extra...)
-	if !taken {
-		h.t.Errorf("node-kill: worker ID %d of %s was not taken over within %v", w, victim.name, ttl+15*time.Second)
+	if !assert.True(h.t, taken, "node-kill: worker ID %d of %s was not taken over within %v", w, victim.name, ttl+15*time.Second) {
 		return
 	}
 	h.sample("node-kill", "takeover seen after", takenAt.Sub(at))

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/snowlease/idgen/internal/redistest"
 	"github.com/snowlease/idgen/snowflake"
@@ -129,9 +131,7 @@ func newRollback(t *testing.T, kind string) *rollback {
 func deadAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
+	require.NoError(t, err, "listen")
 	t.Cleanup(func() { _ = ln.Close() })
 	go func() {
 		for {
@@ -161,9 +161,7 @@ func (s *rollback) warmUp(admin *redis.Client, keep int) []*proc {
 	}
 	h.waitIssuing(admin, rbWorkers, 40*time.Second)
 	st := s.mustRead(admin)
-	if len(st.hwm) != rbWorkers {
-		h.t.Fatalf("warm-up: %d worker IDs have an HWM, want all %d: %s", len(st.hwm), rbWorkers, st.format(tickOf(time.Now())))
-	}
+	require.Len(h.t, st.hwm, rbWorkers, "warm-up: worker IDs with an HWM: %s", st.format(tickOf(time.Now())))
 	for _, p := range ps[keep:] {
 		h.stopProc(p)
 	}
@@ -193,7 +191,7 @@ func (s *rollback) waitProcIssuing(p *proc, limit time.Duration) int64 {
 		w, at, ok = p.issuing()
 		return ok && time.Since(at) < 500*time.Millisecond
 	}) {
-		h.t.Fatalf("%s: worker %s issues no IDs after %v; its log:\n%s", s.kind, p.name, limit, p.logTail())
+		require.FailNowf(h.t, "worker issues no IDs", "%s: worker %s issues no IDs after %v; its log:\n%s", s.kind, p.name, limit, p.logTail())
 	}
 	return w
 }
@@ -220,7 +218,7 @@ type nsState struct {
 func (s *rollback) leaseKeys() []string {
 	var ks []string
 	for w := range rbWorkers {
-		ks = append(ks, s.h.leaseKey(int64(w)))
+		ks = append(ks, s.h.keys.Lease(int64(w)))
 	}
 	return ks
 }
@@ -230,16 +228,15 @@ var rbMarkers = []string{"chaos:before", "chaos:after"}
 func (s *rollback) read(c *redis.Client) (nsState, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	tag := "{" + s.h.ns + "}"
 	var hwm, meta *redis.MapStringStringCmd
 	var epoch *redis.StringCmd
 	var leases *redis.SliceCmd
 	var infoS, infoR, infoT *redis.StringCmd
 	var marks []*redis.IntCmd
 	_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		hwm = p.HGetAll(ctx, tag+":hwm")
-		meta = p.HGetAll(ctx, tag+":meta")
-		epoch = p.Get(ctx, tag+":epoch")
+		hwm = p.HGetAll(ctx, s.h.keys.HWM())
+		meta = p.HGetAll(ctx, s.h.keys.Meta())
+		epoch = p.Get(ctx, s.h.keys.Epoch())
 		leases = p.MGet(ctx, s.leaseKeys()...)
 		infoS = p.Info(ctx, "server")
 		infoR = p.Info(ctx, "replication")
@@ -289,9 +286,8 @@ func (s *rollback) mustRead(c *redis.Client) nsState {
 	s.h.t.Helper()
 	var st nsState
 	var err error
-	if !poll(10*time.Second, func() bool { st, err = s.read(c); return err == nil }) {
-		s.h.t.Fatalf("%s: read the namespace's keys: %v", s.kind, err)
-	}
+	poll(10*time.Second, func() bool { st, err = s.read(c); return err == nil })
+	require.NoError(s.h.t, err, "%s: read the namespace's keys", s.kind)
 	return st
 }
 
@@ -348,9 +344,7 @@ func (s *rollback) mark(c *redis.Client, marker string) {
 	s.h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := c.Set(ctx, marker, time.Now().Format(time.RFC3339Nano), 0).Err(); err != nil {
-		s.h.t.Fatalf("%s: write %s: %v", s.kind, marker, err)
-	}
+	require.NoError(s.h.t, c.Set(ctx, marker, time.Now().Format(time.RFC3339Nano), 0).Err(), "%s: write %s", s.kind, marker)
 }
 
 // crash SIGKILLs srv (with kill, when not nil, before the helper's own
@@ -383,15 +377,9 @@ func (s *rollback) crash(srv *redistest.Server, admin *redis.Client, kill, prepa
 	ref := tickOf(at)
 	h.note("%s:   before the kill: %s", s.kind, before.format(ref))
 	h.note("%s:   after restart:   %s", s.kind, after.format(ref))
-	if after.info["run_id"] == before.info["run_id"] {
-		h.t.Errorf("%s: the restarted server has the same run_id %s", s.kind, after.info["run_id"])
-	}
-	if after.epoch == "" {
-		h.t.Errorf("%s: the restarted server has no epoch key: it lost everything instead of coming back older", s.kind)
-	}
-	if srv := after.meta["server"]; srv == after.incarnation() {
-		h.t.Errorf("%s: the data names the restarted server itself (%s)", s.kind, srv)
-	}
+	assert.NotEqual(h.t, before.info["run_id"], after.info["run_id"], "%s: the restarted server's run_id", s.kind)
+	assert.NotEmpty(h.t, after.epoch, "%s: the restarted server has no epoch key: it lost everything instead of coming back older", s.kind)
+	assert.NotEqual(h.t, after.incarnation(), after.meta["server"], "%s: the data names the restarted server itself", s.kind)
 	return at, before, after, fresh
 }
 
@@ -499,13 +487,13 @@ func (s *rollback) aboveHWM(r *chaos.Report, at time.Time, hwm map[int64]int64, 
 	}
 	switch {
 	case want && len(parts) == 0:
-		h.t.Errorf("%s: no ID issued before the fault lies above the %s HWM: the data did not really go back", s.kind, what)
+		assert.Failf(h.t, "the data did not go back", "%s: no ID issued before the fault lies above the %s HWM", s.kind, what)
 	case want:
 		h.count(s.kind, "worker IDs with IDs issued above the HWM Redis came back with", len(parts))
 		h.note("%s:   data: %d worker IDs have IDs issued above the %s HWM (a holder starting just above it would collide): %s",
 			s.kind, len(parts), what, strings.Join(parts, "; "))
 	case len(parts) > 0:
-		h.t.Errorf("%s: IDs issued above the %s HWM (a fence granted without the promoted replica having it): %s",
+		assert.Failf(h.t, "IDs issued above the HWM", "%s: IDs issued above the %s HWM (a fence granted without the promoted replica having it): %s",
 			s.kind, what, strings.Join(parts, "; "))
 	default:
 		h.note("%s:   data: every ID issued under a lease from before the fault is at or below the %s HWM", s.kind, what)
@@ -525,9 +513,8 @@ func (s *rollback) verifyOrder(r *chaos.Report, at time.Time) {
 		if !ok1 || !ok2 {
 			continue
 		}
-		if l.id <= t.id {
-			h.t.Errorf("%s: worker %d: %s's first ID %d (tick %d) under a lease taken after the fault is not above %s's last %d (tick %d) from before",
-				s.kind, w, l.name, l.id, tickOfID(lay, l.id), t.name, t.id, tickOfID(lay, t.id))
+		if !assert.Greater(h.t, l.id, t.id, "%s: worker %d: %s's first ID (tick %d) under a lease taken after the fault against %s's last (tick %d) from before",
+			s.kind, w, l.name, tickOfID(lay, l.id), t.name, tickOfID(lay, t.id)) {
 			continue
 		}
 		gap := time.Duration(tickOfID(lay, l.id)-tickOfID(lay, t.id)) * lay.TimeUnit
@@ -559,7 +546,7 @@ func (s *rollback) verifyRecovery(r *chaos.Report, at time.Time, label string, r
 		rp := procOf(r, p.name)
 		old, next, loss := s.leaseSplit(rp, at)
 		if loss.IsZero() {
-			h.t.Errorf("%s: %s, running at the fault, never lost its lease after it; %s", s.kind, p.name, describe(rp, at))
+			assert.Failf(h.t, "lease not lost", "%s: %s, running at the fault, never lost its lease after it; %s", s.kind, p.name, describe(rp, at))
 			continue
 		}
 		for _, o := range rp.Outages {
@@ -569,7 +556,7 @@ func (s *rollback) verifyRecovery(r *chaos.Report, at time.Time, label string, r
 			}
 		}
 		if len(next) == 0 {
-			h.t.Errorf("%s: %s lost its lease %v after the fault and issued no ID under a new one; %s",
+			assert.Failf(h.t, "no ID under a new lease", "%s: %s lost its lease %v after the fault and issued no ID under a new one; %s",
 				s.kind, p.name, loss.Sub(at).Round(time.Millisecond), describe(rp, at))
 			continue
 		}
@@ -585,8 +572,7 @@ func (s *rollback) verifyRecovery(r *chaos.Report, at time.Time, label string, r
 	for _, p := range fresh {
 		rp := procOf(r, p.name)
 		_, runs, _ := s.leaseSplit(rp, at)
-		if len(runs) == 0 {
-			h.t.Errorf("%s: %s, started right after the fault, issued no ID", s.kind, p.name)
+		if !assert.NotEmpty(h.t, runs, "%s: %s, started right after the fault, issued no ID", s.kind, p.name) {
 			continue
 		}
 		d := runs[0].Wall.Sub(at)
@@ -646,8 +632,7 @@ func (s *rollback) finish(label string) {
 	r := h.check(label)
 	h.runPost(r)
 	h.printNotes(s.kind)
-	if err := r.Err(); err != nil {
-		h.t.Error(err)
+	if !assert.NoError(h.t, r.Err()) {
 		s.keepEvidence()
 	}
 	h.logf("%s: the scenario took %v", s.kind, time.Since(h.start).Round(100*time.Millisecond))
@@ -658,14 +643,11 @@ func (s *rollback) finish(label string) {
 func (s *rollback) keepEvidence() {
 	h := s.h
 	dst, err := os.MkdirTemp("", "idgen-chaos-evidence-"+s.kind+"-")
-	if err != nil {
-		h.t.Errorf("keep the evidence: %v", err)
+	if !assert.NoError(h.t, err, "keep the evidence") {
 		return
 	}
 	copyTree := func(src, name string) {
-		if err := os.CopyFS(filepath.Join(dst, name), os.DirFS(src)); err != nil {
-			h.t.Errorf("keep the evidence: copy %s: %v", src, err)
-		}
+		assert.NoError(h.t, os.CopyFS(filepath.Join(dst, name), os.DirFS(src)), "keep the evidence: copy %s", src)
 	}
 	copyTree(h.dir, "workers")
 	for name, dir := range s.dirs {
@@ -678,7 +660,7 @@ func (s *rollback) keepEvidence() {
 	}
 	h.mu.Unlock()
 	_ = os.WriteFile(filepath.Join(dst, "notes.txt"), notes.Bytes(), 0o644)
-	h.t.Errorf("%s: evidence kept in %s (ID files, worker logs, Redis directories, fault log)", s.kind, dst)
+	h.t.Logf("%s: evidence kept in %s (ID files, worker logs, Redis directories, fault log)", s.kind, dst)
 }
 
 // runRDBRestart: row 1. Redis with its default snapshots (save 3600 1 300
@@ -695,20 +677,16 @@ func runRDBRestart(t *testing.T) {
 	defer cancel()
 	s.mark(admin, "chaos:before")
 	last, err := admin.LastSave(ctx).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	snapAt := time.Now()
-	if err := admin.BgSave(ctx).Err(); err != nil {
-		t.Fatalf("BGSAVE: %v", err)
-	}
+	require.NoError(t, admin.BgSave(ctx).Err(), "BGSAVE")
 	s.mark(admin, "chaos:after") // after the fork: not in the snapshot
 	if !poll(10*time.Second, func() bool {
 		p := srv.Info(t, "persistence")
 		n, _ := admin.LastSave(ctx).Result()
 		return p["rdb_bgsave_in_progress"] == "0" && p["rdb_last_bgsave_status"] == "ok" && n > last
 	}) {
-		t.Fatalf("BGSAVE did not finish: %v", srv.Info(t, "persistence"))
+		require.FailNowf(t, "BGSAVE did not finish", "INFO persistence: %v", srv.Info(t, "persistence"))
 	}
 	rdb := filepath.Join(srv.Dir(), "dump.rdb")
 	sum := fileSum(t, rdb)
@@ -720,15 +698,11 @@ func runRDBRestart(t *testing.T) {
 	// Everyone runs on past the Window: every HWM in Redis rises above the
 	// snapshot's.
 	time.Sleep(rbWindow + 500*time.Millisecond)
-	if now := fileSum(t, rdb); now != sum {
-		t.Fatalf("%s: dump.rdb changed since the BGSAVE (%s, was %s): Redis saved again", s.kind, now, sum)
-	}
+	require.Equal(t, sum, fileSum(t, rdb), "%s: dump.rdb changed since the BGSAVE: Redis saved again", s.kind)
 	at, before, after, fresh := s.crash(srv, admin, nil, nil)
 	s.checkMarkers(after)
 	s.checkLate(before, after, late, lateW, at)
-	if n, d := lowered(before, after, tickOf(at)); n == 0 {
-		t.Errorf("%s: no HWM is lower after the restart: the snapshot was not older", s.kind)
-	} else {
+	if n, d := lowered(before, after, tickOf(at)); assert.NotZero(t, n, "%s: no HWM is lower after the restart: the snapshot was not older", s.kind) {
 		h.note("%s:   data: %d HWMs lower after the restart (from the snapshot %v before the kill): %s",
 			s.kind, n, at.Sub(snapAt).Round(time.Millisecond), d)
 	}
@@ -739,9 +713,7 @@ func runRDBRestart(t *testing.T) {
 func fileSum(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read %s: %v", path, err)
-	}
+	require.NoError(t, err, "read %s", path)
 	sum := sha256.Sum256(b)
 	return fmt.Sprintf("%d bytes, sha256 %x…", len(b), sum[:8])
 }
@@ -749,9 +721,9 @@ func fileSum(t *testing.T, path string) string {
 // checkMarkers checks that the data came back from between the two
 // markers: chaos:before there, chaos:after gone.
 func (s *rollback) checkMarkers(after nsState) {
-	if !after.markers["chaos:before"] || after.markers["chaos:after"] {
-		s.h.t.Errorf("%s: after the restart chaos:before present %v (want true), chaos:after present %v (want false)",
-			s.kind, after.markers["chaos:before"], after.markers["chaos:after"])
+	ok := assert.True(s.h.t, after.markers["chaos:before"], "%s: chaos:before present after the restart", s.kind)
+	ok = assert.False(s.h.t, after.markers["chaos:after"], "%s: chaos:after present after the restart", s.kind) && ok
+	if !ok {
 		return
 	}
 	s.h.note("%s:   data: marker written before the cut-off point is back, the one written after it is gone", s.kind)
@@ -823,7 +795,7 @@ func runAOFTailLost(t *testing.T) {
 		s.kind, at.Sub(cutAt).Round(time.Millisecond), filepath.Base(incr), size, kept, size-kept,
 		at.Sub(cutAt).Round(time.Millisecond), cut)
 	if log := srv.Log(); strings.Contains(log, "Bad file format") || strings.Contains(log, "Unrecoverable") {
-		t.Errorf("%s: Redis did not load the cut AOF cleanly:\n%s", s.kind, tail([]byte(log), 2000))
+		assert.Failf(t, "the cut AOF did not load cleanly", "%s: Redis did not load the cut AOF cleanly:\n%s", s.kind, tail([]byte(log), 2000))
 	}
 	s.checkMarkers(after)
 	s.checkLate(before, after, late, lateW, at)
@@ -837,9 +809,7 @@ func runAOFTailLost(t *testing.T) {
 func fileSize(t *testing.T, path string) int64 {
 	t.Helper()
 	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return fi.Size()
 }
 
@@ -849,9 +819,7 @@ func aofIncrFile(t *testing.T, dir string) string {
 	t.Helper()
 	aofDir := filepath.Join(dir, "appendonlydir")
 	b, err := os.ReadFile(filepath.Join(aofDir, "appendonly.aof.manifest"))
-	if err != nil {
-		t.Fatalf("read the AOF manifest (Redis 7 multi-part AOF expected): %v", err)
-	}
+	require.NoError(t, err, "read the AOF manifest (Redis 7 multi-part AOF expected)")
 	var incr string
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
@@ -868,9 +836,7 @@ func aofIncrFile(t *testing.T, dir string) string {
 			incr = name
 		}
 	}
-	if incr == "" {
-		t.Fatalf("no incremental file in the AOF manifest:\n%s", b)
-	}
+	require.NotEmpty(t, incr, "no incremental file in the AOF manifest:\n%s", b)
 	return filepath.Join(aofDir, incr)
 }
 
@@ -879,13 +845,9 @@ func aofIncrFile(t *testing.T, dir string) string {
 func cutAOF(t *testing.T, path string, limit int64) int64 {
 	t.Helper()
 	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	n := int64(aofBoundary(b, int(min(limit, int64(len(b))))))
-	if err := os.Truncate(path, n); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Truncate(path, n))
 	return n
 }
 
@@ -961,9 +923,7 @@ func runBackupRestored(t *testing.T) {
 	backup := filepath.Join(t.TempDir(), "appendonlydir")
 	s.mark(admin, "chaos:before")
 	backupAt := time.Now()
-	if err := os.CopyFS(backup, os.DirFS(aofDir)); err != nil {
-		t.Fatalf("back up the AOF: %v", err)
-	}
+	require.NoError(t, os.CopyFS(backup, os.DirFS(aofDir)), "back up the AOF")
 	// A copy of a file being appended to may end mid-command: keep whole ones.
 	bIncr := filepath.Join(backup, filepath.Base(aofIncrFile(t, srv.Dir())))
 	cutAOF(t, bIncr, fileSize(t, bIncr))
@@ -973,24 +933,16 @@ func runBackupRestored(t *testing.T) {
 	h.note("%s: AOF directory backed up; %s took worker %d %v later", s.kind, late.name, lateW, time.Since(backupAt).Round(time.Millisecond))
 	time.Sleep(rbWindow + time.Second)
 	at, before, after, fresh := s.crash(srv, admin, nil, func() {
-		if err := os.RemoveAll(aofDir); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.CopyFS(aofDir, os.DirFS(backup)); err != nil {
-			t.Fatalf("restore the AOF: %v", err)
-		}
+		require.NoError(t, os.RemoveAll(aofDir))
+		require.NoError(t, os.CopyFS(aofDir, os.DirFS(backup)), "restore the AOF")
 	})
 	h.note("%s:   the backup, %v old, put back in place of the AOF directory", s.kind, at.Sub(backupAt).Round(time.Millisecond))
 	s.checkMarkers(after)
 	s.checkLate(before, after, late, lateW, at)
-	if after.epoch != before.epoch {
-		t.Errorf("%s: the restored data has epoch %q, not the one before (%q)", s.kind, after.epoch, before.epoch)
-	} else {
+	if assert.Equal(t, before.epoch, after.epoch, "%s: the restored data's epoch", s.kind) {
 		h.note("%s:   data: the restored data has the same epoch key as before (no operator deleted it)", s.kind)
 	}
-	if n, d := lowered(before, after, tickOf(at)); n == 0 {
-		t.Errorf("%s: no HWM is lower after the restore: the backup was not older", s.kind)
-	} else {
+	if n, d := lowered(before, after, tickOf(at)); assert.NotZero(t, n, "%s: no HWM is lower after the restore: the backup was not older", s.kind) {
 		h.note("%s:   data: %d HWMs lower after the restore: %s", s.kind, n, d)
 	}
 	s.awaitRecovery(admin, at, after, append(running, late), fresh, true)
@@ -1044,9 +996,7 @@ func runSlowFsync(t *testing.T) {
 	var persist map[string]string
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: no AOF write was postponed for 800ms within 20s after a slow fsync: %v", s.kind, persist)
-		}
+		require.False(t, time.Now().After(deadline), "%s: no AOF write was postponed for 800ms within 20s after a slow fsync: %v", s.kind, persist)
 		persist = srv.Info(t, "persistence")
 		n, _ := strconv.Atoi(persist["aof_buffer_length"])
 		wrote := n == 0 || n < prev
@@ -1091,24 +1041,18 @@ func runSlowFsync(t *testing.T) {
 		s.kind, persist["aof_buffer_length"], postponed.Round(time.Millisecond), persist["aof_pending_bio_fsync"],
 		persist["aof_delayed_fsync"], delayed, delay)
 	if delayed == 0 {
-		t.Errorf("%s: strace delayed no fsync (log %s):\n%s", s.kind, straceLog, tail([]byte(readFile(straceLog)), 2000))
+		assert.Failf(t, "strace delayed no fsync", "%s: log %s:\n%s", s.kind, straceLog, tail([]byte(readFile(straceLog)), 2000))
 	}
 	gctx, gcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer gcancel()
 	restored, err := admin.Get(gctx, "chaos:acked").Int64()
-	if err != nil {
-		t.Errorf("%s: read chaos:acked after the restart: %v", s.kind, err)
-	}
-	if restored >= lastAcked {
-		t.Errorf("%s: chaos:acked is %d after the restart, the last acknowledged was %d: no acknowledged write was lost", s.kind, restored, lastAcked)
-	} else {
+	assert.NoError(t, err, "%s: read chaos:acked after the restart", s.kind)
+	if assert.Less(t, restored, lastAcked, "%s: chaos:acked after the restart against the last acknowledged: no acknowledged write was lost", s.kind) {
 		h.count(s.kind, "acknowledged increments lost", int(lastAcked-restored))
 		h.note("%s:   data: acknowledged writes LOST: chaos:acked was acknowledged up to %d, the restarted server has %d (%d lost)",
 			s.kind, lastAcked, restored, lastAcked-restored)
 	}
-	if !after.markers["chaos:before"] {
-		t.Errorf("%s: chaos:before is missing after the restart", s.kind)
-	}
+	assert.True(t, after.markers["chaos:before"], "%s: chaos:before is missing after the restart", s.kind)
 	lateLost := false
 	if lateOK {
 		lateLost = s.checkLate(before, after, late, lateW, at)
@@ -1135,10 +1079,8 @@ func readFile(path string) string {
 func slowFsync(t *testing.T, pid int, d time.Duration, logPath string) (stop func()) {
 	t.Helper()
 	bin, err := exec.LookPath("strace")
-	if err != nil {
-		t.Fatalf("strace is not on PATH (%v): the slow-fsync chaos scenario delays redis-server's fsync with it; "+
-			"install it with `apt-get install -y strace`", err)
-	}
+	require.NoError(t, err, "strace is not on PATH: the slow-fsync chaos scenario delays redis-server's fsync with it; "+
+		"install it with `apt-get install -y strace`")
 	us := d.Microseconds()
 	cmd := exec.Command(bin, "-f", "-T", "-p", strconv.Itoa(pid), "-o", logPath,
 		"-e", "trace=fsync,fdatasync",
@@ -1146,14 +1088,12 @@ func slowFsync(t *testing.T, pid int, d time.Duration, logPath string) (stop fun
 		"-e", fmt.Sprintf("inject=fsync:delay_enter=%d", us))
 	errPath := logPath + ".stderr"
 	ef, err := os.Create(errPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cmd.Stdout, cmd.Stderr = ef, ef
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		ef.Close()
-		t.Fatalf("start strace: %v", err)
+		require.NoError(t, err, "start strace")
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); ef.Close(); close(done) }()
@@ -1180,7 +1120,7 @@ func slowFsync(t *testing.T, pid int, d time.Duration, logPath string) (stop fun
 		return strings.Contains(readFile(errPath), "attached")
 	}) || !strings.Contains(readFile(errPath), "attached") {
 		stop()
-		t.Fatalf("strace did not attach to redis-server (pid %d); it needs ptrace (root or CAP_SYS_PTRACE, "+
+		require.FailNowf(t, "strace did not attach", "strace did not attach to redis-server (pid %d); it needs ptrace (root or CAP_SYS_PTRACE, "+
 			"kernel.yama.ptrace_scope <= 1). Its output:\n%s", pid, readFile(errPath))
 	}
 	return stop
@@ -1280,9 +1220,7 @@ func runReplicaFailover(t *testing.T) {
 	masterSt = s.mustRead(mc)
 	h.note("%s:   old master before the heal:    %s", s.kind, masterSt.format(tickOf(cutAt)))
 	s.checkBehind(masterSt, replicaSt, cutAt, true)
-	if !master.Running() {
-		t.Errorf("%s: the old master is not running during the split", s.kind)
-	}
+	assert.True(t, master.Running(), "%s: the old master is not running during the split", s.kind)
 	// Heal: the old address follows the promoted replica, and the old
 	// master becomes its replica (as Sentinel would reconfigure it).
 	healAt := time.Now()
@@ -1290,9 +1228,7 @@ func runReplicaFailover(t *testing.T) {
 	side.Drop()
 	host, port, _ := net.SplitHostPort(replica.Addr)
 	dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
-	if err := mc.Do(dctx, "REPLICAOF", host, port).Err(); err != nil {
-		t.Errorf("%s: make the old master a replica: %v", s.kind, err)
-	}
+	assert.NoError(t, mc.Do(dctx, "REPLICAOF", host, port).Err(), "%s: make the old master a replica", s.kind)
 	dcancel()
 	h.note("%s: healed %v after the cut: the old master's address follows the promoted replica, the old master is its replica",
 		s.kind, healAt.Sub(cutAt).Round(time.Millisecond))
@@ -1363,10 +1299,10 @@ func (s *rollback) waitReplicas(c *redis.Client, n int) {
 	if !poll(20*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		got, _ = c.HGet(ctx, "{"+s.h.ns+"}:meta", "replicas").Result()
+		got, _ = c.HGet(ctx, s.h.keys.Meta(), "replicas").Result()
 		return got == strconv.Itoa(n)
 	}) {
-		s.h.t.Fatalf("%s: the namespace remembers %q replicas, want %d", s.kind, got, n)
+		require.Equal(s.h.t, strconv.Itoa(n), got, "%s: the replicas the namespace remembers", s.kind)
 	}
 }
 
@@ -1394,12 +1330,10 @@ func promote(t *testing.T, srv *redistest.Server) {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := c.Do(ctx, "REPLICAOF", "NO", "ONE").Err(); err != nil {
-		t.Fatalf("promote %s: %v", srv.Addr, err)
-	}
-	if !poll(5*time.Second, func() bool { return srv.Info(t, "replication")["role"] == "master" }) {
-		t.Fatalf("promote %s: role %q", srv.Addr, srv.Info(t, "replication")["role"])
-	}
+	require.NoError(t, c.Do(ctx, "REPLICAOF", "NO", "ONE").Err(), "promote %s", srv.Addr)
+	var role string
+	poll(5*time.Second, func() bool { role = srv.Info(t, "replication")["role"]; return role == "master" })
+	require.Equal(t, "master", role, "promote %s", srv.Addr)
 }
 
 // checkBehind shows how far the replica was behind the master.
@@ -1410,9 +1344,7 @@ func (s *rollback) checkBehind(masterSt, replicaSt nsState, at time.Time, want b
 	n, d := lowered(masterSt, replicaSt, tickOf(at))
 	h.note("%s:   data: replication offset master %d, replica %d (%d bytes behind); marker written after the cut on the replica %v; HWMs lower on the replica: %d (%s)",
 		s.kind, mo, ro, mo-ro, replicaSt.markers["chaos:after"], n, d)
-	if want && (ro >= mo || n == 0) {
-		h.t.Errorf("%s: the replica is not behind the master (offsets %d / %d, %d lower HWMs)", s.kind, ro, mo, n)
-	}
+	assert.False(h.t, want && (ro >= mo || n == 0), "%s: the replica is not behind the master (offsets %d / %d, %d lower HWMs)", s.kind, ro, mo, n)
 }
 
 // failoverChecks waits for the fleet on the promoted replica and registers
@@ -1422,9 +1354,7 @@ func (s *rollback) failoverChecks(rc *redis.Client, cutAt, at time.Time, replica
 	promoted := s.mustRead(rc)
 	h.note("%s:   replica before promotion: %s", s.kind, replicaSt.format(tickOf(at)))
 	h.note("%s:   promoted:                 %s", s.kind, promoted.format(tickOf(at)))
-	if promoted.info["master_replid2"] == "" || strings.Trim(promoted.info["master_replid2"], "0") == "" {
-		h.t.Errorf("%s: the promoted replica has no master_replid2", s.kind)
-	}
+	assert.NotEmpty(h.t, strings.Trim(promoted.info["master_replid2"], "0"), "%s: the promoted replica has no master_replid2", s.kind)
 	h.waitIssuing(rc, len(running)+len(fresh), 45*time.Second)
 	h.sample(s.kind, "whole fleet issuing again after the fault", time.Since(at))
 	h.note("%s: all %d workers issue IDs again %v after the kill", s.kind, len(running)+len(fresh), time.Since(at).Round(time.Millisecond))
@@ -1455,10 +1385,8 @@ func (s *rollback) verifyStopped(r *chaos.Report, from, to time.Time, ps []*proc
 				last = ru.Wall
 			}
 		}
-		if last.After(limit) {
-			h.t.Errorf("%s: %s issued IDs %v after the cut, later than the Window (%v): it went on without a replica's acknowledgement",
-				s.kind, p.name, last.Sub(from).Round(time.Millisecond), rbWindow)
-		}
+		assert.False(h.t, last.After(limit), "%s: %s issued IDs %v after the cut, later than the Window (%v): it went on without a replica's acknowledgement",
+			s.kind, p.name, last.Sub(from).Round(time.Millisecond), rbWindow)
 		parts = append(parts, fmt.Sprintf("%s %v", p.name, last.Sub(from).Round(time.Millisecond)))
 		h.sample(s.kind, "cut → a worker's last ID on the cut-off master", last.Sub(from))
 	}
@@ -1474,32 +1402,22 @@ func TestLeaseSplit(t *testing.T) {
 	t0 := time.Now()
 	at := t0.Add(100 * time.Millisecond)
 	w, err := chaos.Create(file, chaos.Header{Name: "p", Layout: testLayout, Started: t0})
-	if err != nil {
-		t.Fatal(err)
-	}
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	require.NoError(t, err)
 	tick := tickOf(t0)
-	must(w.Batch(ids(t, tick, 3, 0, 9), 3, tick+2000, t0))
-	must(w.Batch(ids(t, tick+150, 3, 0, 9), 3, tick+2000, at.Add(50*time.Millisecond)))
+	require.NoError(t, w.Batch(ids(t, tick, 3, 0, 9), 3, tick+2000, t0))
+	require.NoError(t, w.Batch(ids(t, tick+150, 3, 0, 9), 3, tick+2000, at.Add(50*time.Millisecond)))
 	loss := at.Add(60 * time.Millisecond)
-	must(w.LeaseLost(loss, 1))
-	must(w.Batch(ids(t, tick+160, 3, 0, 9), 3, tick+2000, loss)) // stale: same fence, within 20ms
-	must(w.Batch(ids(t, tick+3000, 3, 0, 9), 3, tick+5000, at.Add(3*time.Second)))
-	must(w.Final(nil))
-	must(w.Close())
+	require.NoError(t, w.LeaseLost(loss, 1))
+	require.NoError(t, w.Batch(ids(t, tick+160, 3, 0, 9), 3, tick+2000, loss)) // stale: same fence, within 20ms
+	require.NoError(t, w.Batch(ids(t, tick+3000, 3, 0, 9), 3, tick+5000, at.Add(3*time.Second)))
+	require.NoError(t, w.Final(nil))
+	require.NoError(t, w.Close())
 	r, err := chaos.Check([]string{file})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	s := &rollback{h: &harness{t: t}}
 	old, fresh, gotLoss := s.leaseSplit(r.Procs[0], at)
-	if !gotLoss.Equal(time.Unix(0, loss.UnixNano())) || len(old) != 3 || len(fresh) != 1 ||
-		fresh[0].First != int64(id(t, tick+3000, 3, 0)) {
-		t.Fatalf("split at the loss: %d old runs, %d new, loss %v (want 3, 1, %v); new %+v", len(old), len(fresh), gotLoss, loss, fresh)
-	}
+	assert.True(t, gotLoss.Equal(time.Unix(0, loss.UnixNano())), "loss at %v, want %v", gotLoss, loss)
+	assert.Len(t, old, 3, "runs under the old lease")
+	require.Len(t, fresh, 1, "runs under the new lease")
+	assert.Equal(t, int64(id(t, tick+3000, 3, 0)), fresh[0].First, "first ID under the new lease")
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/snowlease/idgen/internal/redistest"
 	"github.com/snowlease/idgen/lease"
@@ -59,30 +61,22 @@ func runSentinel(t *testing.T, d time.Duration) {
 	r := h.check("sentinel failover, 2 replicas, MinReplicas 2")
 	h.runPost(r)
 	h.printNotes("sentinel")
-	if err := r.Err(); err != nil {
-		t.Error(err)
-	}
+	assert.NoError(t, r.Err())
 }
 
 func sentinelFailover(h *harness, g *redistest.Sentinels, admin *redis.Client) {
 	t := h.t
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	epochKey := "{" + h.ns + "}:epoch"
+	epochKey := h.keys.Epoch()
 	epoch, err := admin.Get(ctx, epochKey).Result()
-	if err != nil {
-		t.Fatalf("sentinel-failover: read the dataset epoch: %v", err)
-	}
+	require.NoError(t, err, "sentinel-failover: read the dataset epoch")
 	at := time.Now()
 	old, now := g.Failover(t)
 	h.fault("sentinel-failover")
 	promoted := time.Now()
-	if old.Addr == now.Addr {
-		t.Fatalf("sentinel-failover: the master is still %s", old.Addr)
-	}
-	if role := now.Info(t, "replication")["role"]; role != "master" {
-		t.Fatalf("sentinel-failover: the new master %s reports role %q", now.Addr, role)
-	}
+	require.NotEqual(t, old.Addr, now.Addr, "sentinel-failover: the master did not change")
+	require.Equal(t, "master", now.Info(t, "replication")["role"], "sentinel-failover: the role of the new master %s", now.Addr)
 	// With MinReplicas 2 nothing can be renewed or acquired until the old
 	// master is back as the second replica: restart it now and make it a
 	// replica of the new master at once, as the Sentinels would a few
@@ -90,9 +84,7 @@ func sentinelFailover(h *harness, g *redistest.Sentinels, admin *redis.Client) {
 	old.Restart()
 	host, port, _ := net.SplitHostPort(now.Addr)
 	oc := redis.NewClient(old.Options())
-	if err := oc.Do(ctx, "REPLICAOF", host, port).Err(); err != nil {
-		t.Errorf("sentinel-failover: make the old master %s a replica of %s: %v", old.Addr, now.Addr, err)
-	}
+	assert.NoError(t, oc.Do(ctx, "REPLICAOF", host, port).Err(), "sentinel-failover: make the old master %s a replica of %s", old.Addr, now.Addr)
 	_ = oc.Close()
 	// The fleet must hold its worker IDs on the promoted replica itself.
 	nc := redis.NewClient(now.Options())
@@ -110,14 +102,12 @@ func sentinelFailover(h *harness, g *redistest.Sentinels, admin *redis.Client) {
 		}
 		return err == nil && held == smallWorkers
 	}) {
-		t.Errorf("sentinel-failover: the workers do not hold %d leases on the new master %s: %v %v", smallWorkers, now.Addr, ls, err)
+		assert.Failf(t, "leases not back", "sentinel-failover: the workers do not hold %d leases on the new master %s: %v %v", smallWorkers, now.Addr, ls, err)
 	}
 	ectx, ecancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer ecancel()
 	newEpoch, err := nc.Get(ectx, epochKey).Result()
-	if err != nil {
-		t.Errorf("sentinel-failover: read the dataset epoch on the new master: %v", err)
-	}
+	assert.NoError(t, err, "sentinel-failover: read the dataset epoch on the new master")
 	kept := "kept (no data loss seen)"
 	if newEpoch != epoch {
 		kept = "CHANGED (the promoted replica looked like a data loss)"
@@ -158,7 +148,7 @@ func runCluster(t *testing.T, d time.Duration) {
 			"-worker-bits", "2", "-min-replicas", "1", "-cluster-reload", "500ms")
 	}
 	h.waitIssuing(admin, smallWorkers, 30*time.Second)
-	slotKey := "{" + h.ns + "}:hwm"
+	slotKey := h.keys.HWM()
 	h.note("all %d worker IDs held and issuing through a ClusterClient; the namespace's slot is on %s",
 		smallWorkers, cl.MasterFor(t, slotKey).Addr)
 	deadline := time.Now().Add(d)
@@ -181,9 +171,7 @@ func runCluster(t *testing.T, d time.Duration) {
 	r := h.check("cluster, ClusterClient, MinReplicas 1")
 	h.runPost(r)
 	h.printNotes("cluster")
-	if err := r.Err(); err != nil {
-		t.Error(err)
-	}
+	assert.NoError(t, r.Err())
 }
 
 func clusterFailover(h *harness, cl *redistest.Cluster, slotKey string) {
@@ -195,9 +183,7 @@ func clusterFailover(h *harness, cl *redistest.Cluster, slotKey string) {
 	cl.WaitFailover(t, old)
 	promoted := time.Now()
 	now := cl.MasterFor(t, slotKey)
-	if now.Addr == old.Addr {
-		t.Fatalf("cluster-failover: the slot of %s is still served by %s", slotKey, old.Addr)
-	}
+	require.NotEqual(t, old.Addr, now.Addr, "cluster-failover: the master of the slot of %s did not change", slotKey)
 	h.sample("cluster-failover", "slot served by the replica after the kill", promoted.Sub(at))
 	old.Restart()
 	cl.WaitHealthy(t)
@@ -229,7 +215,7 @@ func runEviction(t *testing.T, policy string, d time.Duration) {
 	var wg sync.WaitGroup
 	var junk atomic.Int64
 	missing := map[string]*atomic.Int64{}
-	keys := []string{"{" + h.ns + "}:epoch", "{" + h.ns + "}:hwm", "{" + h.ns + "}:meta"}
+	keys := []string{h.keys.Epoch(), h.keys.HWM(), h.keys.Meta()}
 	for _, k := range keys {
 		missing[k] = &atomic.Int64{}
 	}
@@ -276,9 +262,7 @@ func runEviction(t *testing.T, policy string, d time.Duration) {
 	}
 	h.note("eviction: %d junk keys written over %v; Redis evicted %d keys; %s",
 		junk.Load(), time.Since(at).Round(time.Second), evicted, strings.Join(miss, ", "))
-	if evicted == 0 {
-		t.Errorf("eviction: Redis evicted nothing: the fault did not happen")
-	}
+	assert.NotZero(t, evicted, "eviction: Redis evicted nothing: the fault did not happen")
 	r := h.check("eviction " + policy + ", unsupported config: duplicates reported, not asserted")
 	h.runPost(r)
 	h.noteOutages(r, "eviction", at, time.Now(), 0)
@@ -287,10 +271,11 @@ func runEviction(t *testing.T, policy string, d time.Duration) {
 		h.note("eviction:   %s", p)
 	}
 	h.printNotes("eviction " + policy)
-	if r.Backwards > 0 || r.AboveFence > 0 || r.WrongWorker > 0 {
-		t.Errorf("eviction: %d backward steps, %d IDs above their fence, %d runs under a wrong fence record: these hold whatever Redis does:\n%s",
-			r.Backwards, r.AboveFence, r.WrongWorker, strings.Join(r.Problems, "\n"))
-	}
+	// These hold whatever Redis does.
+	problems := strings.Join(r.Problems, "\n")
+	assert.Zero(t, r.Backwards, "eviction: backward steps:\n%s", problems)
+	assert.Zero(t, r.AboveFence, "eviction: IDs above their fence:\n%s", problems)
+	assert.Zero(t, r.WrongWorker, "eviction: runs under a wrong fence record:\n%s", problems)
 }
 
 // evictionPause pauses a worker that is issuing IDs past its TTL, without

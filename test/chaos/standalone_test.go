@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/snowlease/idgen/clockguard"
 	"github.com/snowlease/idgen/internal/redistest"
@@ -97,12 +99,8 @@ func runStandalone(t *testing.T, d time.Duration) {
 	s.checkClocks(r)
 	h.runPost(r)
 	h.printNotes("standalone")
-	if err := r.Err(); err != nil {
-		t.Error(err)
-	}
-	if r.Handovers() == 0 {
-		t.Errorf("no worker ID changed hands: the faults did not bite")
-	}
+	assert.NoError(t, r.Err())
+	assert.NotZero(t, r.Handovers(), "no worker ID changed hands: the faults did not bite")
 	h.logf("handovers %d, IDs with an unknown fence %d", r.Handovers(), r.Unfenced)
 }
 
@@ -136,8 +134,7 @@ func (h *harness) verifyTakeover(r *chaos.Report, kind string, victim, taker *pr
 			break
 		}
 	}
-	if tt == nil {
-		t.Errorf("%s: %s took worker ID %d (per its lease) but its file has no ID with it after the fault", kind, taker.name, w)
+	if !assert.NotNil(t, tt, "%s: %s took worker ID %d (per its lease) but its file has no ID with it after the fault", kind, taker.name, w) {
 		return
 	}
 	lay := vp.Layout
@@ -147,10 +144,8 @@ func (h *harness) verifyTakeover(r *chaos.Report, kind string, victim, taker *pr
 			kind, victim.name, w, taker.name, tick(tt.FirstID))
 		return
 	}
-	if vt.LastID >= tt.FirstID {
-		t.Errorf("%s: %s's last ID %d with worker %d is not below %s's first %d after the takeover",
-			kind, victim.name, vt.LastID, w, taker.name, tt.FirstID)
-	}
+	assert.Less(t, vt.LastID, tt.FirstID, "%s: %s's last ID with worker %d is not below %s's first after the takeover",
+		kind, victim.name, w, taker.name)
 	var late uint64
 	for _, ru := range runsOf(t, vp) {
 		if ru.Worker == w && ru.Wall.After(endAt) && ru.First >= vt.FirstID && ru.Last <= vt.LastID {
@@ -177,15 +172,11 @@ func (s *standalone) pauseRedis(kind string, d time.Duration) (at, end time.Time
 	at = time.Now()
 	s.srv.Pause()
 	h.fault(kind)
-	if err := ping(s.probe, 200*time.Millisecond); err == nil {
-		h.t.Errorf("%s: Redis answered a PING while SIGSTOPped", kind)
-	}
+	assert.Error(h.t, ping(s.probe, 200*time.Millisecond), "%s: Redis answered a PING while SIGSTOPped", kind)
 	time.Sleep(d - time.Since(at))
 	s.srv.Resume()
 	end = time.Now()
-	if !poll(5*time.Second, func() bool { return ping(s.probe, time.Second) == nil }) {
-		h.t.Errorf("%s: Redis does not answer after SIGCONT", kind)
-	}
+	assert.True(h.t, poll(5*time.Second, func() bool { return ping(s.probe, time.Second) == nil }), "%s: Redis does not answer after SIGCONT", kind)
 	h.note("%s: Redis SIGSTOPped for %v (Window %v, TTL %v)", kind, end.Sub(at).Round(time.Millisecond), window, ttl)
 	return at, end
 }
@@ -200,9 +191,8 @@ func (s *standalone) redisPauseShort() {
 func (s *standalone) redisPauseLong() {
 	at, end := s.pauseRedis("redis-pause-long", window+time.Second)
 	s.h.after(func(r *chaos.Report) {
-		if n := s.h.noteOutages(r, "redis-pause-long", at, end.Add(time.Second), chaos.KindFenced); n == 0 {
-			s.h.t.Errorf("redis-pause-long: no worker reached its fence while Redis was stopped for longer than the Window")
-		}
+		n := s.h.noteOutages(r, "redis-pause-long", at, end.Add(time.Second), chaos.KindFenced)
+		assert.NotZero(s.h.t, n, "redis-pause-long: no worker reached its fence while Redis was stopped for longer than the Window")
 	})
 }
 
@@ -260,34 +250,29 @@ func (s *standalone) redisRestart() {
 	h := s.h
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	epochKey := "{" + h.ns + "}:epoch"
-	if err := s.admin.Set(ctx, "chaos:marker", "1", 0).Err(); err != nil {
-		h.t.Fatalf("redis-restart: %v", err)
-	}
+	epochKey := h.keys.Epoch()
+	require.NoError(h.t, s.admin.Set(ctx, "chaos:marker", "1", 0).Err(), "redis-restart")
 	oldEpoch, err := s.admin.Get(ctx, epochKey).Result()
-	if err != nil {
-		h.t.Fatalf("redis-restart: read the dataset epoch: %v", err)
-	}
+	require.NoError(h.t, err, "redis-restart: read the dataset epoch")
 	at := time.Now()
 	s.srv.Restart()
 	h.fault("redis-restart")
-	if n, err := s.admin.Exists(ctx, "chaos:marker").Result(); err != nil || n != 0 {
-		h.t.Errorf("redis-restart: marker key still there (%d, %v): Redis kept its data", n, err)
-	}
+	n, err := s.admin.Exists(ctx, "chaos:marker").Result()
+	assert.NoError(h.t, err, "redis-restart: look for the marker key")
+	assert.Zero(h.t, n, "redis-restart: marker key still there: Redis kept its data")
 	var newEpoch string
 	if !poll(20*time.Second, func() bool {
 		newEpoch, _ = s.admin.Get(ctx, epochKey).Result()
 		return newEpoch != "" && newEpoch != oldEpoch
 	}) {
-		h.t.Errorf("redis-restart: the dataset epoch was not renewed after the restart (still %q)", newEpoch)
+		assert.Failf(h.t, "epoch not renewed", "redis-restart: the dataset epoch was not renewed after the restart (still %q)", newEpoch)
 	}
 	h.sample("redis-restart", "dataset epoch renewed after", time.Since(at))
 	h.note("redis-restart: Redis restarted without persistence (every key gone, marker verified); dataset epoch renewed by the fleet after %v",
 		time.Since(at).Round(time.Millisecond))
 	h.after(func(r *chaos.Report) {
-		if n := h.noteOutages(r, "redis-restart", at, at.Add(3*time.Second), chaos.KindLost); n == 0 {
-			h.t.Errorf("redis-restart: no worker lost its lease when Redis lost every key")
-		}
+		n := h.noteOutages(r, "redis-restart", at, at.Add(3*time.Second), chaos.KindLost)
+		assert.NotZero(h.t, n, "redis-restart: no worker lost its lease when Redis lost every key")
 	})
 }
 
@@ -306,8 +291,7 @@ func (s *standalone) proxyCut() {
 	}
 	victim.proxy.Restore()
 	end := time.Now()
-	if !taken {
-		h.t.Errorf("proxy-cut: worker ID %d of %s was not taken over within %v", w, victim.name, ttl+15*time.Second)
+	if !assert.True(h.t, taken, "proxy-cut: worker ID %d of %s was not taken over within %v", w, victim.name, ttl+15*time.Second) {
 		return
 	}
 	h.note("proxy-cut: %s (worker %d) cut off Redis both ways for %v; %s took worker %d after %v",
@@ -325,9 +309,7 @@ func (s *standalone) proxyCut() {
 				break
 			}
 		}
-		if !fenced {
-			h.t.Errorf("proxy-cut: %s, cut off for longer than the Window, never reached its fence", victim.name)
-		}
+		assert.True(h.t, fenced, "proxy-cut: %s, cut off for longer than the Window, never reached its fence", victim.name)
 		h.verifyTakeover(r, "proxy-cut", victim, taker, w, at, takenAt, end)
 	})
 }
@@ -353,9 +335,8 @@ func (s *standalone) latencySpike() {
 	t0 := time.Now()
 	err := ping(victims[0].probe, 5*time.Second)
 	rtt := time.Since(t0)
-	if err != nil || rtt < 2*lat-100*time.Millisecond {
-		h.t.Errorf("latency-spike: a PING through the proxy took %v (err %v), want about %v", rtt, err, 2*lat)
-	}
+	assert.NoError(h.t, err, "latency-spike: a PING through the proxy")
+	assert.GreaterOrEqual(h.t, rtt, 2*lat-100*time.Millisecond, "latency-spike: a PING through the proxy, want about %v", 2*lat)
 	if d := 2500*time.Millisecond - time.Since(at); d > 0 {
 		time.Sleep(d)
 	}
@@ -367,11 +348,6 @@ func (s *standalone) latencySpike() {
 	h.note("latency-spike: %v each way (PING round trip %v; renew interval %v) for %v on %v",
 		lat, rtt.Round(time.Millisecond), renew.Round(time.Millisecond), end.Sub(at).Round(time.Millisecond), names)
 	h.after(func(r *chaos.Report) { h.noteOutages(r, "latency-spike", at, end.Add(2*time.Second), 0) })
-}
-
-// leaseKey is the lease key of worker ID w (lease package, doc.go: Keys).
-func (h *harness) leaseKey(w int64) string {
-	return "{" + h.ns + "}:lease:" + strconv.FormatInt(w, 10)
 }
 
 // leaseOverwrite replaces a held lease key with another holder's value, as a
@@ -389,7 +365,7 @@ func (h *harness) stealLease(c redis.UniversalClient, kind string, overwrite boo
 	var at time.Time
 	for try := 0; ; try++ {
 		victim, w = h.pickHolder(c)
-		key := h.leaseKey(w)
+		key := h.keys.Lease(w)
 		at = time.Now()
 		var ok bool
 		if overwrite {
@@ -403,7 +379,7 @@ func (h *harness) stealLease(c redis.UniversalClient, kind string, overwrite boo
 			break
 		}
 		if try == 5 {
-			h.t.Errorf("%s: the lease key of %s vanished under us five times", kind, victim.name)
+			assert.Failf(h.t, "lease key vanished", "%s: the lease key of %s vanished under us five times", kind, victim.name)
 			return
 		}
 	}
@@ -424,9 +400,7 @@ func (h *harness) stealLease(c redis.UniversalClient, kind string, overwrite boo
 				break
 			}
 		}
-		if !lost {
-			h.t.Errorf("%s: %s did not record losing its lease within %v", kind, victim.name, ttl+time.Second)
-		}
+		assert.True(h.t, lost, "%s: %s did not record losing its lease within %v", kind, victim.name, ttl+time.Second)
 		// Who used worker w next, and how far above.
 		for _, hd := range r.Holders(w) {
 			if hd.From.After(at) && r.Procs[hd.Proc].Name != victim.name {
@@ -456,8 +430,7 @@ func (s *standalone) scriptFlush() {
 		return -1
 	}
 	scripts := func() int { return cached(s.admin.Info(ctx, "memory").Val()) }
-	if !poll(5*time.Second, func() bool { return scripts() > 0 }) {
-		h.t.Errorf("script-flush: no script in the cache before the flush (INFO memory number_of_cached_scripts %d)", scripts())
+	if !assert.True(h.t, poll(5*time.Second, func() bool { return scripts() > 0 }), "script-flush: no script in the cache before the flush") {
 		return
 	}
 	holders := map[string]bool{}
@@ -472,12 +445,10 @@ func (s *standalone) scriptFlush() {
 		return nil
 	})
 	h.fault("script-flush")
-	if n := cached(after.Val()); err != nil || n != 0 {
-		h.t.Errorf("script-flush: SCRIPT FLUSH did not empty the cache (%v, %d scripts)", err, n)
+	if !assert.NoError(h.t, err, "script-flush") || !assert.Zero(h.t, cached(after.Val()), "script-flush: scripts left after SCRIPT FLUSH") {
 		return
 	}
-	if !poll(5*time.Second, func() bool { return scripts() > 0 }) {
-		h.t.Errorf("script-flush: the workers did not send a script again within 5s")
+	if !assert.True(h.t, poll(5*time.Second, func() bool { return scripts() > 0 }), "script-flush: the workers did not send a script again within 5s") {
 		return
 	}
 	h.sample("script-flush", "a script back in the cache after", time.Since(at))
@@ -489,9 +460,7 @@ func (s *standalone) scriptFlush() {
 				continue
 			}
 			for _, l := range p.LeaseLosses {
-				if l.After(at) && l.Before(at.Add(2*time.Second)) {
-					h.t.Errorf("script-flush: %s lost its lease %v after SCRIPT FLUSH", p.Name, l.Sub(at))
-				}
+				assert.False(h.t, l.After(at) && l.Before(at.Add(2*time.Second)), "script-flush: %s lost its lease %v after SCRIPT FLUSH", p.Name, l.Sub(at))
 			}
 		}
 		h.noteOutages(r, "script-flush", at, at.Add(2*time.Second), 0)
@@ -505,9 +474,7 @@ func (s *standalone) checkClocks(r *chaos.Report) {
 		if p.SkewSamples == 0 {
 			continue
 		}
-		if d := p.Skew - p.ClockOffset; d < -250*time.Millisecond || d > 250*time.Millisecond {
-			h.t.Errorf("clock-offset: %s's IDs are %v off the wall clock, want %v", p.Name, p.Skew, p.ClockOffset)
-		}
+		assert.InDelta(h.t, p.ClockOffset, p.Skew, float64(250*time.Millisecond), "clock-offset: how far %s's IDs are off the wall clock", p.Name)
 		if p.ClockOffset != 0 {
 			events := map[string]int{}
 			for _, e := range p.ClockEvents {
