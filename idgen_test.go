@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/snowlease/idgen"
+	"github.com/snowlease/idgen/clock"
 	"github.com/snowlease/idgen/clockguard"
 	"github.com/snowlease/idgen/internal/redistest"
 	"github.com/snowlease/idgen/lease"
@@ -481,12 +482,12 @@ func TestOptionErrors(t *testing.T) {
 }
 
 // skewedClock is the real clock with its wall time moved by offset.
-type skewedClock struct{ offset time.Duration }
+type skewedClock struct {
+	clock.Clock
+	offset time.Duration
+}
 
 func (c skewedClock) Now() time.Time { return time.Now().Add(c.offset) }
-func (c skewedClock) Monotonic() time.Duration {
-	return snowflake.SystemClock().Monotonic()
-}
 
 func TestNewRefusesSkewedClock(t *testing.T) {
 	t.Parallel()
@@ -494,7 +495,7 @@ func TestNewRefusesSkewedClock(t *testing.T) {
 	client := rs.Client(t)
 	for _, off := range []time.Duration{-time.Hour, 2 * time.Second} {
 		opts := fast("skew")
-		opts.Clock = skewedClock{off}
+		opts.Clock = skewedClock{clock.System(), off}
 		_, err := idgen.New(context.Background(), client, opts)
 		require.ErrorIs(t, err, clockguard.ErrClockSkew, "offset %v", off)
 	}
@@ -502,7 +503,7 @@ func TestNewRefusesSkewedClock(t *testing.T) {
 
 	// A small offset is accepted.
 	opts := fast("skew")
-	opts.Clock = skewedClock{10 * time.Millisecond}
+	opts.Clock = skewedClock{clock.System(), 10 * time.Millisecond}
 	g := newGen(t, client, opts)
 	nextRetry(t, g, time.Second)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snowlease/idgen/clock"
 	"github.com/snowlease/idgen/clockguard"
 )
 
@@ -17,12 +18,13 @@ import (
 // one. Redis runs on the same host, so the true offset from Redis TIME is
 // exactly the injected one.
 type fakeClock struct {
+	clock.Clock
 	start time.Time
 	off   atomic.Int64
 }
 
 func newFakeClock(off time.Duration) *fakeClock {
-	c := &fakeClock{start: time.Now()}
+	c := &fakeClock{Clock: clock.System(), start: time.Now()}
 	c.off.Store(int64(off))
 	return c
 }
