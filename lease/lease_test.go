@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -184,7 +185,8 @@ func TestExpiredLeaseTakeoverDisjoint(t *testing.T) {
 }
 
 // The key deleted, overwritten, replaced by another type or expired early
-// by another client: noticed at the next renewal, target stopped.
+// by another client: noticed at the next renewal, target stopped. The
+// renewals run in virtual time.
 func TestKeyTamperedLosesLease(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t, redistest.Config{})
@@ -198,7 +200,16 @@ func TestKeyTamperedLosesLease(t *testing.T) {
 	}{
 		{"deleted", func(k string) error { return admin.Del(ctx, k).Err() }, "expired or was deleted"},
 		{"overwritten", func(k string) error { return admin.Set(ctx, k, "intruder", 0).Err() }, "another token"},
-		{"expired early", func(k string) error { return admin.PExpire(ctx, k, time.Millisecond).Err() }, "expired or was deleted"},
+		{"expired early", func(k string) error {
+			if err := admin.PExpire(ctx, k, time.Millisecond).Err(); err != nil {
+				return err
+			}
+			// Redis expires it in its own (real) time.
+			for admin.Exists(ctx, k).Val() != 0 {
+				runtime.Gosched()
+			}
+			return nil
+		}, "expired or was deleted"},
 		{"replaced by a hash", func(k string) error {
 			if err := admin.Del(ctx, k).Err(); err != nil {
 				return err
@@ -209,32 +220,31 @@ func TestKeyTamperedLosesLease(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			o := testOpts(fmt.Sprintf("tamper%d", i), layout64)
-			o.TTL, o.RenewInterval = 2*time.Second, 200*time.Millisecond
+			o.TTL = 10 * time.Second
+			f := inVirtualTime(t, c, &o)
 			l := mustAcquire(t, c, o)
 			g := newFakeGen(l)
 			l.Bind(g)
-			require.Eventually(t, func() bool { return l.Stats().Renewals >= 1 }, 2*time.Second, 5*time.Millisecond, "no renewal")
+			renew(t, f, l)
+			require.Equal(t, uint64(1), l.Stats().Renewals, "the renewal before the tampering")
 			fence := l.Fence()
-			before := l.Stats()
 			require.NoError(t, tc.tamper(l.keys.lease(l.WorkerID())))
-			at := time.Now()
+			renew(t, f, l)
 			select {
 			case <-l.Done():
-			case <-time.After(5 * time.Second):
-				t.Fatal("loss not noticed")
+			default:
+				t.Fatal("loss not noticed at the first renewal after the tampering")
 			}
-			t.Logf("noticed after %v", time.Since(at))
-			// Noticed at the first renewal after the tampering: no other
-			// attempt, successful or failed, in between (a renewal in flight
-			// while tampering may have succeeded just before).
 			after := l.Stats()
-			assert.True(t, after.Renewals+after.RenewFailures <= before.Renewals+before.RenewFailures+1, "%d renewal attempts before the loss was noticed", after.Renewals+after.RenewFailures-before.Renewals-before.RenewFailures)
+			assert.Equal(t, uint64(1), after.Renewals, "renewals")
+			assert.Zero(t, after.RenewFailures, "failed renewals")
 			require.ErrorIs(t, l.Err(), ErrLeaseLost)
 			assert.True(t, strings.Contains(l.Err().Error(), tc.reason), "reason: %v", l.Err())
 			assert.True(t, g.Stopped(), "target not stopped")
 			_, err := g.Next()
 			require.ErrorIs(t, err, errStopped)
-			assert.True(t, l.Fence() <= fence+l.window, "fence rose after the loss")
+			assert.Equal(t, fence, l.Fence(), "fence after the loss")
+			assert.Zero(t, f.Timers(), "the renewal loop's timer after the loss")
 			require.NoError(t, l.Close(), "closing a lost lease")
 			require.ErrorIs(t, l.Err(), ErrLeaseLost)
 			// A target bound after the loss is stopped at once.
@@ -346,11 +356,14 @@ func TestScriptFlushBetweenCalls(t *testing.T) {
 	c := srv.Client(t)
 	ctx := context.Background()
 	o := testOpts("flush", layout64)
-	o.RenewInterval = 50 * time.Millisecond
+	o.TTL = 10 * time.Second
+	f := inVirtualTime(t, c, &o)
 	l := mustAcquire(t, c, o)
-	require.NoError(t, c.ScriptFlush(ctx).Err())
-	before := l.Stats().Renewals
-	require.Eventually(t, func() bool { return l.Stats().Renewals >= before+2 }, 3*time.Second, 5*time.Millisecond, "renewals stopped after SCRIPT FLUSH")
+	for range 2 {
+		require.NoError(t, c.ScriptFlush(ctx).Err())
+		renew(t, f, l)
+	}
+	assert.Equal(t, uint64(2), l.Stats().Renewals, "renewals after SCRIPT FLUSH")
 	assert.Equal(t, uint64(0), l.Stats().RenewFailures, "renewal failures")
 	require.NoError(t, c.ScriptFlush(ctx).Err())
 	require.NoError(t, l.Close())
