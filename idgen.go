@@ -45,6 +45,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/snowlease/idgen/clock"
 	"github.com/snowlease/idgen/clockguard"
 	"github.com/snowlease/idgen/lease"
 	"github.com/snowlease/idgen/snowflake"
@@ -244,7 +245,7 @@ func (g *Generator) start(ctx context.Context, after int64) (*node, error) {
 	}
 	startAfter := max(l.StartAfter(), after, 0)
 	gen, err := snowflake.New(g.opts.Layout, l.WorkerID(), snowflake.Options{
-		Clock:      g.opts.Clock,
+		Clock:      generatorClock(g.opts.Clock),
 		StartAfter: startAfter,
 		Fence:      l.Fence(),
 		MaxBorrow:  g.opts.MaxBorrow,
@@ -263,6 +264,16 @@ func (g *Generator) start(ctx context.Context, after int64) (*node, error) {
 		return nil, fmt.Errorf("idgen: worker %d: %w", l.WorkerID(), err)
 	}
 	return &node{lease: l, gen: gen}, nil
+}
+
+// generatorClock is the clock for snowflake.New: nil for the system clock,
+// so that the generator reads time.Since on its hot path instead of calling
+// through an interface (the same time).
+func generatorClock(c clock.Clock) snowflake.Clock {
+	if c == clock.System() {
+		return nil
+	}
+	return c
 }
 
 func (g *Generator) releaseQuietly(l *lease.Lease) {
@@ -290,13 +301,13 @@ func (g *Generator) waitPast(ctx context.Context, gen *snowflake.Generator, work
 	}
 	g.waitLog.Info("idgen: waiting before the first ID", "namespace", w.Namespace, "worker", worker,
 		"reason", reason.String(), "wait", wait.Round(time.Millisecond), "until", w.Until)
-	t := time.NewTimer(wait)
+	t := g.opts.Clock.NewTimer(wait)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("waiting %v for the %s: %w", wait.Round(time.Millisecond), reason, ctx.Err())
-		case <-t.C:
+		case <-t.C():
 		}
 		behind = tick - gen.Now()
 		if behind < 0 {
@@ -362,10 +373,8 @@ func (g *Generator) reacquire(old *node) (*node, bool) {
 		}
 		g.lastAttempt.Store(&err)
 		g.opts.Logger.Warn("idgen: reacquiring a worker ID failed; retrying", "err", err, "retry_in", backoff)
-		select {
-		case <-g.ctx.Done():
+		if clock.Sleep(g.ctx, g.opts.Clock, backoff) != nil {
 			return nil, false
-		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
@@ -474,13 +483,13 @@ func (g *Generator) NextContext(ctx context.Context) (snowflake.ID, error) {
 	if err == nil || !errors.Is(err, ErrUnavailable) {
 		return id, err
 	}
-	t := time.NewTimer(time.Millisecond)
+	t := g.opts.Clock.NewTimer(time.Millisecond)
 	defer t.Stop()
 	for backoff := time.Millisecond; ; backoff = min(2*backoff, 100*time.Millisecond) {
 		select {
 		case <-ctx.Done():
 			return 0, fmt.Errorf("%w (while: %w)", ctx.Err(), err)
-		case <-t.C:
+		case <-t.C():
 		}
 		if id, err = g.Next(); err == nil || !errors.Is(err, ErrUnavailable) {
 			return id, err

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/snowlease/idgen"
+	"github.com/snowlease/idgen/clock"
 	"github.com/snowlease/idgen/clockguard"
 	"github.com/snowlease/idgen/internal/redistest"
 	"github.com/snowlease/idgen/lease"
@@ -53,20 +56,38 @@ func leases(t *testing.T, client redis.UniversalClient, ns string) []lease.Info 
 	return infos
 }
 
-// nextRetry calls Next until it returns an ID, or fails the test after
-// limit. Errors other than ErrUnavailable fail at once.
+// nextRetry waits for an ID with NextContext, which retries while the
+// Generator recovers (ErrUnavailable), and fails the test after limit or at
+// once on any other error.
 func nextRetry(t *testing.T, g *idgen.Generator, limit time.Duration) snowflake.ID {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		id, err := g.Next()
-		if err == nil {
-			return id
-		}
-		require.ErrorIs(t, err, idgen.ErrUnavailable)
-		require.True(t, time.Now().Before(deadline), "no ID for %v: %v", limit, err)
-		time.Sleep(5 * time.Millisecond)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	id, err := g.NextContext(ctx)
+	require.NoError(t, err, "no ID within %v", limit)
+	return id
+}
+
+// virtualTimers is the real clock with virtual timers. Now and Monotonic
+// are real, so the clock guard measures Redis TIME and the lease and the
+// generator keep real time; but every timer (the renewals, the clock
+// checks, the wait before the first ID, the back-offs, NextContext's
+// retries) is a clock.Fake's and fires only when the test advances it.
+type virtualTimers struct{ *clock.Fake }
+
+func newVirtualTimers() virtualTimers { return virtualTimers{clock.NewFake(time.Now())} }
+
+func (virtualTimers) Now() time.Time           { return time.Now() }
+func (virtualTimers) Monotonic() time.Duration { return clock.System().Monotonic() }
+
+// fakeAtRedis is a clock.Fake set to Redis' clock, so that the clock guard's
+// start-up check passes (the round trip measures zero on it: the offset is
+// only the time since this call) while the test moves time.
+func fakeAtRedis(t *testing.T, client redis.UniversalClient) *clock.Fake {
+	t.Helper()
+	now, err := client.Time(context.Background()).Result()
+	require.NoError(t, err)
+	return clock.NewFake(now)
 }
 
 func TestNewNextClose(t *testing.T) {
@@ -166,9 +187,10 @@ func TestConcurrentGeneratorsUnique(t *testing.T) {
 			ids := make([]snowflake.ID, 0, each)
 			for len(ids) < each {
 				id, err := g.Next()
-				if errors.Is(err, idgen.ErrUnavailable) {
-					time.Sleep(time.Millisecond) // a lease lost on a loaded machine: being replaced
-					continue
+				if errors.Is(err, idgen.ErrUnavailable) { // a lease lost on a loaded machine: being replaced
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					id, err = g.NextContext(ctx)
+					cancel()
 				}
 				if !assert.NoError(t, err) {
 					return
@@ -221,19 +243,16 @@ func TestLeaseLostReacquire(t *testing.T) {
 	old := g.WorkerID()
 
 	// Issue IDs all along, from two goroutines, while the lease is stolen.
-	stop := make(chan struct{})
+	// A goroutine that finds no ID waits for one with NextContext.
+	stopCtx, stop := context.WithCancel(context.Background())
 	var mu sync.Mutex
 	var sawUnavailable error
 	results := make([][]snowflake.ID, 2)
+	lastIDs := make([]atomic.Int64, 2)
 	for i := range results {
 		lost.Go(func() {
 			var last snowflake.ID
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
+			for stopCtx.Err() == nil {
 				id, err := g.Next()
 				if err != nil {
 					if !assert.ErrorIs(t, err, idgen.ErrUnavailable) {
@@ -244,24 +263,38 @@ func TestLeaseLostReacquire(t *testing.T) {
 						sawUnavailable = err
 					}
 					mu.Unlock()
-					time.Sleep(time.Millisecond)
-					continue
+					if id, err = g.NextContext(stopCtx); stopCtx.Err() != nil {
+						return
+					}
+					if !assert.NoError(t, err) {
+						return
+					}
 				}
 				if !assert.Greater(t, id, last) {
 					return
 				}
 				last = id
 				results[i] = append(results[i], id)
+				lastIDs[i].Store(int64(id))
 			}
 		})
 	}
-	time.Sleep(100 * time.Millisecond)
+	// workerOf is the worker ID of a goroutine's last ID (-1 before any).
+	workerOf := func(i int) int64 {
+		if id := lastIDs[i].Load(); id > 0 {
+			return snowflake.Twitter.Decompose(snowflake.ID(id)).Worker
+		}
+		return -1
+	}
+	require.Eventually(t, func() bool { return workerOf(0) == old && workerOf(1) == old }, 5*time.Second, time.Millisecond,
+		"IDs from both goroutines before the lease is stolen")
 	steal(t, client, "reacquire", old)
 
 	require.Eventually(t, func() bool { return g.WorkerID() != old }, 5*time.Second, 5*time.Millisecond,
 		"no new worker ID after the lease was stolen")
-	time.Sleep(100 * time.Millisecond) // IDs from the new worker ID
-	close(stop)
+	require.Eventually(t, func() bool { return workerOf(0) == g.WorkerID() && workerOf(1) == g.WorkerID() },
+		5*time.Second, time.Millisecond, "IDs from the new worker ID in both goroutines")
+	stop()
 	lost.Wait()
 
 	s := g.Stats()
@@ -355,15 +388,10 @@ func TestRedisPauseStopsAtFence(t *testing.T) {
 	require.NoError(t, err)
 
 	rs.Pause()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		_, err = g.Next()
-		if err != nil {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "still issuing 5s after Redis stopped")
-		time.Sleep(5 * time.Millisecond)
-	}
+	// The fence is the last renewal's time + Window: reached in real time.
+	require.Eventually(t, func() bool { return g.Ready() != nil }, 5*time.Second, 5*time.Millisecond,
+		"still issuing 5s after Redis stopped")
+	_, err = g.Next()
 	assert.ErrorIs(t, err, idgen.ErrUnavailable)
 	assert.ErrorIs(t, err, snowflake.ErrFenced)
 	s := g.Stats()
@@ -409,15 +437,17 @@ func TestReadyAndNextContext(t *testing.T) {
 	assert.ErrorIs(t, err, idgen.ErrUnavailable, "the reason is kept")
 
 	got := make(chan error, 1)
+	waiting := make(chan struct{})
 	var id snowflake.ID
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		var err error
+		close(waiting)
 		id, err = g.NextContext(ctx)
 		got <- err
 	}()
-	time.Sleep(100 * time.Millisecond)
+	<-waiting // NextContext starts while Redis is still stopped
 	rs.Resume()
 	require.NoError(t, <-got, "NextContext across the outage")
 	assert.Greater(t, id, last)
@@ -481,12 +511,14 @@ func TestOptionErrors(t *testing.T) {
 }
 
 // skewedClock is the real clock with its wall time moved by offset.
-type skewedClock struct{ offset time.Duration }
-
-func (c skewedClock) Now() time.Time { return time.Now().Add(c.offset) }
-func (c skewedClock) Monotonic() time.Duration {
-	return snowflake.SystemClock().Monotonic()
+type skewedClock struct {
+	clock.Clock
+	offset time.Duration
 }
+
+func skewed(offset time.Duration) skewedClock { return skewedClock{clock.System(), offset} }
+
+func (c skewedClock) Now() time.Time { return c.Clock.Now().Add(c.offset) }
 
 func TestNewRefusesSkewedClock(t *testing.T) {
 	t.Parallel()
@@ -494,7 +526,7 @@ func TestNewRefusesSkewedClock(t *testing.T) {
 	client := rs.Client(t)
 	for _, off := range []time.Duration{-time.Hour, 2 * time.Second} {
 		opts := fast("skew")
-		opts.Clock = skewedClock{off}
+		opts.Clock = skewed(off)
 		_, err := idgen.New(context.Background(), client, opts)
 		require.ErrorIs(t, err, clockguard.ErrClockSkew, "offset %v", off)
 	}
@@ -502,7 +534,7 @@ func TestNewRefusesSkewedClock(t *testing.T) {
 
 	// A small offset is accepted.
 	opts := fast("skew")
-	opts.Clock = skewedClock{10 * time.Millisecond}
+	opts.Clock = skewed(10 * time.Millisecond)
 	g := newGen(t, client, opts)
 	nextRetry(t, g, time.Second)
 }
@@ -600,8 +632,9 @@ func (s *syncBuffer) String() string {
 }
 
 // Every wait before the first ID says why: to OnStartWait, and to the
-// default slog logger when no Logger is set. Not parallel: it swaps the
-// default logger.
+// default slog logger when no Logger is set. The waits run in virtual time:
+// New waits on its clock's timer until the test advances the clock. Not
+// parallel: it swaps the default logger.
 func TestStartWaitIsReported(t *testing.T) {
 	rs := redistest.Start(t, redistest.Config{})
 	client := rs.Client(t)
@@ -613,37 +646,130 @@ func TestStartWaitIsReported(t *testing.T) {
 
 	var mu sync.Mutex
 	var waits []idgen.StartWait
-	opts := short("waits")
+	// A fake clock measures a zero round trip to Redis, so the guard's
+	// start-up offset is the real time since the clock was set: MaxSkew
+	// leaves room for a loaded machine.
+	opts := idgen.Options{Namespace: "waits", TTL: 2 * time.Second, MaxSkew: 500 * time.Millisecond}
 	opts.OnStartWait = func(w idgen.StartWait) {
 		mu.Lock()
 		defer mu.Unlock()
 		waits = append(waits, w)
 	}
-	g := newGen(t, client, opts)
-	mu.Lock()
-	require.Len(t, waits, 1, "a new namespace waits out the quarantine")
-	assert.Equal(t, idgen.WaitQuarantine, waits[0].Reason)
-	assert.Greater(t, waits[0].Wait, 500*time.Millisecond, "Window + MaxSkew")
-	mu.Unlock()
+	// start runs New on a fake clock set to Redis' clock, waits until New
+	// waits, and advances the clock by the wait reported.
+	start := func(o idgen.Options, reason idgen.WaitReason) (*idgen.Generator, idgen.StartWait) {
+		t.Helper()
+		clk := fakeAtRedis(t, client)
+		o.Clock = clk
+		type result struct {
+			g   *idgen.Generator
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			g, err := idgen.New(ctx, client, o)
+			done <- result{g, err}
+		}()
+		bctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		// The guard's ticker, the lease's renewal timer and the wait.
+		require.NoError(t, clk.BlockUntil(bctx, 3), "New did not wait")
+		mu.Lock()
+		w := waits[len(waits)-1]
+		mu.Unlock()
+		require.Equal(t, reason, w.Reason)
+		select {
+		case r := <-done:
+			require.FailNow(t, "New returned before its wait was over", "%v", r.err)
+		default:
+		}
+		clk.Advance(w.Wait)
+		r := <-done
+		require.NoError(t, r.err)
+		t.Cleanup(func() { _ = r.g.Close(context.Background()) })
+		return r.g, w
+	}
+
+	g, w := start(opts, idgen.WaitQuarantine) // a new namespace
+	assert.GreaterOrEqual(t, w.Wait, 2500*time.Millisecond, "Window + MaxSkew")
 	assert.Contains(t, logs.String(), "start-up quarantine", "logged with no Logger set")
 	require.NoError(t, g.Close(ctx))
 
-	// Every worker ID's high-water mark 0.5 s ahead: the next start waits
-	// for the clock to pass it.
-	ahead := snowflake.Twitter.Tick(time.Now().Add(500 * time.Millisecond)) // within MaxStartWait (700ms)
+	// A namespace made by Init (no quarantine) whose every worker ID's
+	// high-water mark is 0.5 s ahead of Redis' clock: a start waits for the
+	// clock to pass it.
+	opts.Namespace = "waits-hwm"
+	require.NoError(t, idgen.Init(ctx, client, opts))
+	now, err := client.Time(ctx).Result()
+	require.NoError(t, err)
+	ahead := snowflake.Twitter.Tick(now.Add(500 * time.Millisecond)) // within MaxStartWait (3 s)
 	pipe := client.Pipeline()
 	for w := range 1024 {
-		pipe.HSet(ctx, lease.KeysOf("waits").HWM(), strconv.Itoa(w), ahead)
+		pipe.HSet(ctx, lease.KeysOf("waits-hwm").HWM(), strconv.Itoa(w), ahead)
 	}
-	_, err := pipe.Exec(ctx)
+	_, err = pipe.Exec(ctx)
 	require.NoError(t, err)
-	g = newGen(t, client, opts)
-	mu.Lock()
-	require.Len(t, waits, 2)
-	assert.Equal(t, idgen.WaitHighWaterMark, waits[1].Reason)
-	assert.Equal(t, g.WorkerID(), waits[1].WorkerID)
-	mu.Unlock()
+	g, w = start(opts, idgen.WaitHighWaterMark)
+	assert.Equal(t, g.WorkerID(), w.WorkerID)
+	assert.LessOrEqual(t, w.Wait, 501*time.Millisecond)
 	assert.Contains(t, logs.String(), "high-water mark is ahead of the clock")
+	mu.Lock()
+	assert.Len(t, waits, 2)
+	mu.Unlock()
+}
+
+// A lost lease whose worker ID cannot be replaced at once: the Generator
+// retries with a back-off on its clock that doubles (50 ms, 100 ms, ...),
+// here in virtual time, and carries on once a worker ID is free.
+func TestReacquireBacksOff(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t, redistest.Config{})
+	client := rs.Client(t)
+	ctx := context.Background()
+	var logs syncBuffer
+	clk := newVirtualTimers()
+	two := snowflake.Layout{Epoch: snowflake.Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 1, SequenceBits: 21}
+	opts := idgen.Options{Namespace: "backoff", Layout: two, TTL: 10 * time.Second, MaxSkew: 50 * time.Millisecond,
+		Clock: clk, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	require.NoError(t, idgen.Init(ctx, client, opts))
+	g := newGen(t, client, opts)
+	old := g.WorkerID()
+	other := fmt.Sprintf("{backoff}:lease:%d", 1-old)
+	bctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+
+	// The other worker ID is someone else's; then this one is stolen, and
+	// the next renewal finds it so.
+	require.NoError(t, client.Set(ctx, other, "intruder|otherhost|1|0|0", time.Minute).Err())
+	steal(t, client, "backoff", old)
+	require.NoError(t, clk.BlockUntil(bctx, 2), "the guard's ticker and the renewal timer")
+	clk.Advance(opts.TTL / 3) // the renewal interval
+
+	// No worker ID is free: the first attempt fails and backs off 50 ms.
+	require.NoError(t, clk.BlockUntil(bctx, 2), "the guard's ticker and the back-off")
+	err := g.Ready()
+	assert.ErrorIs(t, err, idgen.ErrUnavailable)
+	assert.ErrorIs(t, err, idgen.ErrLeaseLost)
+	assert.Contains(t, err.Error(), "last attempt")
+	assert.Contains(t, logs.String(), "retry_in=50ms")
+	assert.NotContains(t, logs.String(), "retry_in=100ms")
+
+	clk.Advance(50 * time.Millisecond) // the second attempt fails too
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "retry_in=100ms") }, 10*time.Second, time.Millisecond,
+		"a second attempt after 50ms")
+	require.NoError(t, clk.BlockUntil(bctx, 2), "the guard's ticker and the back-off")
+
+	// The other worker ID is free again: the third attempt takes it.
+	require.NoError(t, client.Del(ctx, other).Err())
+	clk.Advance(100 * time.Millisecond)
+	require.Eventually(t, func() bool { return g.WorkerID() == 1-old }, 10*time.Second, time.Millisecond,
+		"no new worker ID after the back-off")
+	require.NoError(t, g.Ready())
+	id, err := g.Next()
+	require.NoError(t, err)
+	assert.Equal(t, 1-old, two.Decompose(id).Worker)
+	assert.Equal(t, 2, strings.Count(logs.String(), "reacquiring a worker ID failed"), "failed attempts")
+	assert.Equal(t, uint64(1), g.Stats().LeasesLost)
 }
 
 // A Redis that may evict any key is refused with an error naming the

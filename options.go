@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/snowlease/idgen/clock"
 	"github.com/snowlease/idgen/clockguard"
 	"github.com/snowlease/idgen/lease"
 	"github.com/snowlease/idgen/snowflake"
@@ -119,9 +120,11 @@ type Options struct {
 	// regression, recovery). It must not block.
 	OnClockEvent func(clockguard.Event)
 
-	// Clock is the local clock. Default snowflake.SystemClock(). Tests
-	// inject one to move time.
-	Clock snowflake.Clock
+	// Clock is the local clock: the IDs' time, the clock guard's readings,
+	// and the timers of the lease renewals, the clock checks, the wait
+	// before the first ID and the back-offs. Default clock.System(). A test
+	// injects a *clock.Fake to move time instead of sleeping.
+	Clock clock.Clock
 	// OnLeaseLost says what happens when the lease is lost. Default
 	// Reacquire.
 	OnLeaseLost LeaseLostPolicy
@@ -172,7 +175,7 @@ func (o Options) withDefaults() Options {
 		o.Namespace = defaultNamespace
 	}
 	if o.Clock == nil {
-		o.Clock = snowflake.SystemClock()
+		o.Clock = clock.System()
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

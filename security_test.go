@@ -122,7 +122,7 @@ func TestStartErrorsTellCausesApart(t *testing.T) {
 
 	rs := redistest.Start(t, redistest.Config{})
 	opts := fast("skewed")
-	opts.Clock = skewedClock{offset: time.Hour}
+	opts.Clock = skewed(time.Hour)
 	err = newErr(t, rs.Client(t), opts, 15*time.Second)
 	assert.ErrorIs(t, err, idgen.ErrClockSkew)
 	assert.NotErrorIs(t, err, idgen.ErrRedisUnreachable)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/snowlease/idgen/clock"
 	"github.com/snowlease/idgen/lease"
 	"github.com/snowlease/idgen/snowflake"
 )
@@ -46,12 +47,13 @@ func Start(client redis.UniversalClient, opts Options) (*Starting, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Starting{layout: opts.withDefaults().Layout, cancel: cancel, done: make(chan struct{})}
-	go s.run(ctx, client, opts)
+	d := opts.withDefaults()
+	s := &Starting{layout: d.Layout, cancel: cancel, done: make(chan struct{})}
+	go s.run(ctx, client, opts, d.Clock)
 	return s, nil
 }
 
-func (s *Starting) run(ctx context.Context, client redis.UniversalClient, opts Options) {
+func (s *Starting) run(ctx context.Context, client redis.UniversalClient, opts Options, c clock.Clock) {
 	defer close(s.done)
 	backoff := 100 * time.Millisecond
 	for {
@@ -71,10 +73,7 @@ func (s *Starting) run(ctx context.Context, client redis.UniversalClient, opts O
 			return
 		}
 		s.mu.Unlock()
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
-		}
+		_ = clock.Sleep(ctx, c, backoff) // an ended ctx ends the next attempt, and the loop
 		backoff = min(2*backoff, 5*time.Second)
 	}
 }

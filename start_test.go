@@ -2,6 +2,7 @@ package idgen_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,7 +17,8 @@ import (
 )
 
 // Start returns at once; readiness says "starting" while Redis is down and
-// the start retries, then the generator issues IDs once Redis is back.
+// the start retries after a back-off on its clock (virtual here), then the
+// generator issues IDs once Redis is back.
 func TestStartInBackground(t *testing.T) {
 	t.Parallel()
 	rs := redistest.Start(t, redistest.Config{})
@@ -24,6 +26,9 @@ func TestStartInBackground(t *testing.T) {
 	t.Cleanup(func() { _ = client.Close() })
 	opts := fast("bg")
 	opts.OpTimeout = 200 * time.Millisecond
+	require.NoError(t, idgen.Init(context.Background(), client, opts)) // no start-up wait once Redis is back
+	clk := newVirtualTimers()
+	opts.Clock = clk
 	rs.Pause()
 	begin := time.Now()
 	s, err := idgen.Start(client, opts)
@@ -37,12 +42,19 @@ func TestStartInBackground(t *testing.T) {
 	_, err = s.Next()
 	assert.ErrorIs(t, err, idgen.ErrUnavailable)
 	assert.Nil(t, s.Generator())
-	time.Sleep(500 * time.Millisecond) // a failed attempt or two
-	assert.ErrorIs(t, s.Ready(), idgen.ErrUnavailable)
 
-	rs.Resume()
+	// The first attempt fails (the clock check times out on the stopped
+	// Redis) and the start backs off; it tries again only when the back-off
+	// is over, Redis back or not.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	require.NoError(t, clk.BlockUntil(ctx, 1), "the back-off")
+	err = s.Ready()
+	assert.ErrorIs(t, err, idgen.ErrUnavailable)
+	assert.Contains(t, err.Error(), "the last attempt failed")
+	rs.Resume()
+	assert.Nil(t, s.Generator(), "started before the back-off was over")
+	clk.Advance(100 * time.Millisecond)
 	id, err := s.NextContext(ctx)
 	require.NoError(t, err)
 	assert.Positive(t, id)
@@ -74,9 +86,16 @@ func TestStartFailsForGoodOrCloses(t *testing.T) {
 	assert.ErrorIs(t, err, idgen.ErrInvalidOptions, "bad options are refused at once")
 
 	// A namespace in quarantine (new, no Init): Close during the wait.
-	s, err = idgen.Start(client, idgen.Options{Namespace: "slow"})
+	waiting := make(chan struct{})
+	var once sync.Once
+	s, err = idgen.Start(client, idgen.Options{Namespace: "slow",
+		OnStartWait: func(idgen.StartWait) { once.Do(func() { close(waiting) }) }})
 	require.NoError(t, err)
-	time.Sleep(200 * time.Millisecond)
+	select {
+	case <-waiting:
+	case <-time.After(10 * time.Second):
+		require.FailNow(t, "the start did not wait out the quarantine")
+	}
 	assert.ErrorIs(t, s.Ready(), idgen.ErrUnavailable)
 	require.NoError(t, s.Close(ctx))
 	assert.ErrorIs(t, s.Ready(), idgen.ErrClosed)

@@ -3,50 +3,62 @@ package clockguard_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/snowlease/idgen/clockguard"
 	"github.com/snowlease/idgen/internal/redistest"
 	"github.com/snowlease/idgen/snowflake"
 )
 
-// issuer keeps a generator busy in the background, as a service would, and
-// keeps every ID it was given.
+// keptIDs is how many IDs each issuing goroutine keeps for the uniqueness
+// check; it checks the order of all of them as they come.
+const keptIDs = 50_000
+
+// issuer keeps a generator busy in the background, as a service would.
 type issuer struct {
-	gen  *snowflake.Generator
-	stop atomic.Bool
-	n    atomic.Int64 // IDs issued so far
-	wg   sync.WaitGroup
-	ids  [][]snowflake.ID // per goroutine, in issue order
+	gen     *snowflake.Generator
+	stop    atomic.Bool
+	n       atomic.Int64 // IDs issued so far
+	refused []atomic.Int64
+	wg      sync.WaitGroup
+	ids     [][]snowflake.ID // per goroutine, in issue order, the first keptIDs
 }
 
 func startIssuing(t *testing.T, gen *snowflake.Generator, goroutines int) *issuer {
 	t.Helper()
-	is := &issuer{gen: gen, ids: make([][]snowflake.ID, goroutines)}
+	is := &issuer{gen: gen, ids: make([][]snowflake.ID, goroutines), refused: make([]atomic.Int64, goroutines)}
 	for i := range goroutines {
-		is.wg.Add(1)
-		go func() {
-			defer is.wg.Done()
+		is.wg.Go(func() {
+			var last snowflake.ID
 			for !is.stop.Load() {
 				id, err := gen.Next()
 				switch {
 				case err == nil:
-					is.ids[i] = append(is.ids[i], id)
+					if id <= last {
+						assert.Fail(t, "an ID went backwards", "goroutine %d: %d after %d", i, id, last)
+						return
+					}
+					last = id
+					if len(is.ids[i]) < keptIDs {
+						is.ids[i] = append(is.ids[i], id)
+					}
 					is.n.Add(1)
 				case errors.Is(err, snowflake.ErrPaused):
-					time.Sleep(100 * time.Microsecond)
+					is.refused[i].Add(1)
+					runtime.Gosched()
 				default:
-					t.Errorf("Next: %v", err)
+					assert.NoError(t, err, "Next")
 					return
 				}
-				if len(is.ids[i])%64 == 0 {
-					time.Sleep(50 * time.Microsecond) // keep the count of IDs modest under -race
-				}
 			}
-		}()
+		})
 	}
 	t.Cleanup(is.finish)
 	return is
@@ -57,24 +69,28 @@ func (is *issuer) finish() {
 	is.wg.Wait()
 }
 
-// check asserts that each goroutine's IDs strictly increase and that no ID
-// was issued twice, and returns how many there were.
-func (is *issuer) check(t *testing.T) int {
+// refusals is how many calls each goroutine had refused with ErrPaused.
+func (is *issuer) refusals() []int64 {
+	r := make([]int64, len(is.refused))
+	for i := range r {
+		r[i] = is.refused[i].Load()
+	}
+	return r
+}
+
+// check stops the issuers and asserts that no ID kept was issued twice; it
+// returns how many IDs were issued in all.
+func (is *issuer) check(t *testing.T) int64 {
 	t.Helper()
 	is.finish()
 	seen := make(map[snowflake.ID]bool)
-	for g, ids := range is.ids {
-		for i, id := range ids {
-			if i > 0 && id <= ids[i-1] {
-				t.Fatalf("goroutine %d: ID %d after %d went backwards", g, id, ids[i-1])
-			}
-			if seen[id] {
-				t.Fatalf("ID %d issued twice", id)
-			}
+	for _, ids := range is.ids {
+		for _, id := range ids {
+			require.False(t, seen[id], "ID %d issued twice", id)
 			seen[id] = true
 		}
 	}
-	return len(seen)
+	return is.n.Load()
 }
 
 // The wall clock is stepped back mid-run while a real generator, on the
@@ -85,42 +101,41 @@ func TestRegressionWithGenerator(t *testing.T) {
 	client := s.Client(t)
 	for _, step := range []time.Duration{5 * time.Millisecond, 5 * time.Second, time.Hour} {
 		t.Run(step.String(), func(t *testing.T) {
-			clock := newFakeClock(0)
+			clock := newTestClock(0)
 			gen, err := snowflake.New(snowflake.Twitter, 7, snowflake.Options{Clock: clock})
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			g, ev := startGuard(t, client, clockguard.Options{
-				Interval: 20 * time.Millisecond, Clock: clock, MaxSkew: 10 * time.Second,
+				Interval: tickInterval, Clock: clock, MaxSkew: 10 * time.Second,
 				Target: gen, HWM: gen.LastTick, Layout: snowflake.Twitter,
 			})
 			is := startIssuing(t, gen, 3)
-			eventually(t, 5*time.Second, "IDs issued", func() bool { return gen.LastTick() > 0 })
+			require.Eventually(t, func() bool { return gen.LastTick() > 0 }, 5*time.Second, time.Millisecond, "IDs issued")
 
 			clock.Step(-step)
-			eventually(t, 5*time.Second, "regression reported", func() bool { return g.Stats().Regressions > 0 })
-			eventually(t, 5*time.Second, "behind-HWM reported", func() bool { return g.Stats().BehindHWM > 0 })
-			time.Sleep(30 * time.Millisecond) // more IDs after the step
+			clock.tick(t, g)
+			assert.Equal(t, uint64(1), g.Stats().Regressions, "regressions at the first check after the step")
+			// How far behind the generator's last tick the clock is depends on
+			// how fresh that tick is: check until a check lands while it is.
+			for i := 0; g.Stats().BehindHWM == 0; i++ {
+				require.Less(t, i, 100, "behind-HWM not reported: %+v", g.Stats())
+				clock.tick(t, g)
+			}
+			at := is.n.Load()
+			require.Eventually(t, func() bool { return is.n.Load() >= at+1000 }, 5*time.Second, time.Millisecond,
+				"more IDs after the step")
 			n := is.check(t)
 
 			st := g.Stats()
-			if st.Regressions != 1 {
-				t.Fatalf("regressions = %d, want 1", st.Regressions)
-			}
-			within(t, "regression", st.LargestRegression, step, time.Millisecond)
-			if b := st.LargestBehindHWM; b <= 0 || b > step {
-				t.Fatalf("behind the generator's last tick by %v, want up to %v", b, step)
-			}
+			require.Equal(t, uint64(1), st.Regressions, "regressions")
+			assert.InDelta(t, step, st.LargestRegression, float64(time.Millisecond), "regression")
+			assert.Positive(t, st.LargestBehindHWM, "behind the generator's last tick")
+			assert.LessOrEqual(t, st.LargestBehindHWM, step, "behind the generator's last tick")
 			// Stats change before the events are delivered: wait for them.
-			eventually(t, 5*time.Second, "regression and behind-HWM events", func() bool {
+			require.Eventually(t, func() bool {
 				return len(ev.of(clockguard.EventRegression)) >= 1 && len(ev.of(clockguard.EventBehindHWM)) >= 1
-			})
-			if n := len(ev.of(clockguard.EventRegression)); n != 1 {
-				t.Fatalf("%d regression events, want 1", n)
-			}
-			if gen.Paused() {
-				t.Fatal("Warn policy paused the generator")
-			}
+			}, 5*time.Second, time.Millisecond, "regression and behind-HWM events")
+			require.Len(t, ev.of(clockguard.EventRegression), 1, "regression events")
+			require.False(t, gen.Paused(), "Warn policy paused the generator")
 			t.Logf("%d IDs, behind by %v", n, st.LargestBehindHWM)
 		})
 	}
@@ -130,53 +145,56 @@ func TestRegressionWithGenerator(t *testing.T) {
 // more than MaxSkew, and lets it go on once it is back.
 func TestPausePolicyStopsGenerator(t *testing.T) {
 	s := redistest.Start(t, redistest.Config{})
-	clock := newFakeClock(0)
+	clock := newTestClock(0)
 	gen, err := snowflake.New(snowflake.Twitter, 3, snowflake.Options{Clock: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	g, _ := startGuard(t, s.Client(t), clockguard.Options{
-		Interval: 20 * time.Millisecond, MaxSkew: 50 * time.Millisecond,
+		Interval: tickInterval, MaxSkew: 50 * time.Millisecond,
 		Policy: clockguard.Pause, Target: gen, Clock: clock,
 	})
 	is := startIssuing(t, gen, 2)
 
 	clock.Set(2 * time.Second)
-	eventually(t, 5*time.Second, "generator paused", gen.Paused)
-	if _, err := gen.Next(); !errors.Is(err, snowflake.ErrPaused) {
-		t.Fatalf("Next while skewed: %v, want ErrPaused", err)
-	}
-	time.Sleep(10 * time.Millisecond) // calls past their check when Pause came may still end with an ID
-	before := is.n.Load()
-	time.Sleep(50 * time.Millisecond)
-	if after := is.n.Load(); after != before {
-		t.Fatalf("%d IDs issued while paused", after-before)
-	}
+	clock.tick(t, g)
+	require.Eventually(t, gen.Paused, 5*time.Second, time.Millisecond, "generator paused")
+	_, err = gen.Next()
+	require.ErrorIs(t, err, snowflake.ErrPaused, "Next while skewed")
+	// A call past its check when Pause came may still end with an ID: wait
+	// until every goroutine has been refused once, then no ID comes while
+	// each is refused a hundred times more.
+	require.Eventually(t, func() bool { return min(is.refusals()[0], is.refusals()[1]) > 0 }, 5*time.Second, time.Millisecond,
+		"issuers refused")
+	before, refused := is.n.Load(), is.refusals()
+	require.Eventually(t, func() bool {
+		r := is.refusals()
+		return r[0] >= refused[0]+100 && r[1] >= refused[1]+100
+	}, 5*time.Second, time.Millisecond, "more refusals")
+	require.Equal(t, before, is.n.Load(), "IDs issued while paused")
 
 	clock.Set(0)
-	eventually(t, 5*time.Second, "generator resumed", func() bool { return !gen.Paused() })
-	eventually(t, 5*time.Second, "IDs after the resume", func() bool { return is.n.Load() > before })
-	if _, err := gen.Next(); err != nil {
-		t.Fatalf("Next after the skew cleared: %v", err)
-	}
+	clock.tick(t, g)
+	require.Eventually(t, func() bool { return !gen.Paused() }, 5*time.Second, time.Millisecond, "generator resumed")
+	require.Eventually(t, func() bool { return is.n.Load() > before }, 5*time.Second, time.Millisecond, "IDs after the resume")
+	_, err = gen.Next()
+	require.NoError(t, err, "Next after the skew cleared")
 	is.check(t)
-	if st := g.Stats(); st.Paused || st.Beyond {
-		t.Fatalf("stats: %+v", st)
-	}
+	st := g.Stats()
+	assert.False(t, st.Paused, "stats: %+v", st)
+	assert.False(t, st.Beyond, "stats: %+v", st)
 }
 
 // A check hanging on a stopped Redis does not slow the generator down.
 func TestRedisPauseDoesNotBlockNext(t *testing.T) {
 	s := redistest.Start(t, redistest.Config{})
-	clock := newFakeClock(0)
+	client := s.Client(t)
+	clock := newTestClock(0)
 	gen, err := snowflake.New(snowflake.Twitter, 1, snowflake.Options{Clock: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, _ := startGuard(t, s.Client(t), clockguard.Options{
-		Interval: noTicks, Timeout: 500 * time.Millisecond, Clock: clock,
+	require.NoError(t, err)
+	g, _ := startGuard(t, client, clockguard.Options{
+		Interval: tickInterval, Timeout: 500 * time.Millisecond, Clock: clock,
 		Policy: clockguard.Pause, Target: gen,
 	})
+	sent := timeSent(client)
 	s.Pause()
 	t.Cleanup(s.Resume)
 	done := make(chan error, 1)
@@ -184,27 +202,16 @@ func TestRedisPauseDoesNotBlockNext(t *testing.T) {
 		_, err := g.CheckNow(context.Background())
 		done <- err
 	}()
+	wait(t, sent, "the check's TIME request") // it now waits on Redis
 	slowest := time.Duration(0)
-	for waiting := true; waiting; {
-		select {
-		case err := <-done:
-			if !errors.Is(err, clockguard.ErrUnreachable) {
-				t.Fatalf("check: %v, want ErrUnreachable", err)
-			}
-			waiting = false
-		default:
-			t0 := time.Now()
-			if _, err := gen.Next(); err != nil {
-				t.Fatalf("Next during the check: %v", err)
-			}
-			slowest = max(slowest, time.Since(t0))
-			time.Sleep(time.Millisecond)
-		}
+	for range 1000 {
+		t0 := time.Now()
+		_, err := gen.Next()
+		require.NoError(t, err, "Next during the check")
+		slowest = max(slowest, time.Since(t0))
 	}
-	if slowest > 100*time.Millisecond {
-		t.Fatalf("Next took %v while a check waited on Redis", slowest)
-	}
-	if !g.Stats().Stale || gen.Paused() {
-		t.Fatalf("after the failed check: stale %v, paused %v", g.Stats().Stale, gen.Paused())
-	}
+	assert.Less(t, slowest, 100*time.Millisecond, "Next while a check waited on Redis")
+	require.ErrorIs(t, <-done, clockguard.ErrUnreachable, "the check")
+	assert.True(t, g.Stats().Stale, "stale after the failed check")
+	assert.False(t, gen.Paused(), "paused after the failed check")
 }

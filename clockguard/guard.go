@@ -166,13 +166,13 @@ func (g *Guard) run(first bool) {
 	if first {
 		_, _ = g.check(g.ctx)
 	}
-	t := time.NewTicker(g.opts.Interval)
+	t := g.opts.Clock.NewTicker(g.opts.Interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-g.ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 			_, _ = g.check(g.ctx)
 		}
 	}

@@ -2,19 +2,21 @@ package clockguard_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/snowlease/idgen/clockguard"
 	"github.com/snowlease/idgen/internal/redistest"
 	"github.com/snowlease/idgen/snowflake"
 )
 
-// noTicks is an interval long enough that the background loop never runs
-// during a test: checks happen through CheckNow only.
+// noTicks is an interval long enough that the background loop of a Guard on
+// the real clock never runs during a test: checks happen through CheckNow
+// only.
 const noTicks = time.Hour
 
 func startGuard(t *testing.T, client redis.UniversalClient, o clockguard.Options) (*clockguard.Guard, *events) {
@@ -22,9 +24,7 @@ func startGuard(t *testing.T, client redis.UniversalClient, o clockguard.Options
 	ev := &events{}
 	o.OnEvent = ev.add
 	g, err := clockguard.Start(context.Background(), client, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(g.Close)
 	return g, ev
 }
@@ -42,177 +42,155 @@ func TestRegressionReported(t *testing.T) {
 	client := s.Client(t)
 	for _, step := range []time.Duration{5 * time.Millisecond, 5 * time.Second, time.Hour} {
 		t.Run(step.String(), func(t *testing.T) {
-			clock := newFakeClock(0)
+			clock := newTestClock(0)
 			g, ev := startGuard(t, client, clockguard.Options{
-				Interval: noTicks, Clock: clock, MaxSkew: 10 * time.Second,
+				Interval: tickInterval, Clock: clock, MaxSkew: 10 * time.Second,
 				HWM: busyHWM(clock, snowflake.Twitter),
 			})
-			if _, err := g.CheckNow(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			if st := g.Stats(); st.Regressions != 0 || st.BehindHWM != 0 {
-				t.Fatalf("reported before any step: %+v", st)
-			}
+			_, err := g.CheckNow(context.Background())
+			require.NoError(t, err)
+			st := g.Stats()
+			require.Zero(t, st.Regressions, "reported before any step: %+v", st)
+			require.Zero(t, st.BehindHWM, "reported before any step: %+v", st)
 
 			clock.Step(-step)
 			est, err := g.CheckNow(context.Background())
-			if step < 10*time.Second && err != nil {
-				t.Fatal(err)
+			if step < 10*time.Second {
+				require.NoError(t, err)
 			}
-			within(t, "offset after step", est.Offset, -step, est.Uncertainty)
+			assert.InDelta(t, -step, est.Offset, float64(est.Uncertainty), "offset after step")
 
-			st := g.Stats()
-			if st.Regressions != 1 {
-				t.Fatalf("regressions = %d, want 1", st.Regressions)
-			}
-			within(t, "largest regression", st.LargestRegression, step, time.Millisecond)
+			st = g.Stats()
+			require.Equal(t, uint64(1), st.Regressions, "regressions")
+			assert.InDelta(t, step, st.LargestRegression, float64(time.Millisecond), "largest regression")
 			regs := ev.of(clockguard.EventRegression)
-			if len(regs) != 1 {
-				t.Fatalf("%d regression events, want 1", len(regs))
-			}
-			within(t, "regression event amount", regs[0].Amount, step, time.Millisecond)
+			require.Len(t, regs, 1, "regression events")
+			assert.InDelta(t, step, regs[0].Amount, float64(time.Millisecond), "regression event amount")
 
 			// The simulated generator kept its own time; the wall clock is
 			// now behind its last tick by the step (less under one tick).
-			if st.BehindHWM != 1 {
-				t.Fatalf("behind-HWM reports = %d, want 1", st.BehindHWM)
-			}
-			if b := st.LargestBehindHWM; b > step || b < step-snowflake.Twitter.TimeUnit-time.Millisecond {
-				t.Fatalf("behind HWM by %v, want just under %v", b, step)
-			}
-			if len(ev.of(clockguard.EventBehindHWM)) != 1 {
-				t.Fatal("no behind-HWM event")
-			}
+			require.Equal(t, uint64(1), st.BehindHWM, "behind-HWM reports")
+			assert.LessOrEqual(t, st.LargestBehindHWM, step, "behind HWM")
+			assert.GreaterOrEqual(t, st.LargestBehindHWM, step-snowflake.Twitter.TimeUnit-time.Millisecond, "behind HWM")
+			require.Len(t, ev.of(clockguard.EventBehindHWM), 1, "behind-HWM events")
 
 			// No new step: nothing new to report as a regression.
 			_, _ = g.CheckNow(context.Background())
-			if st := g.Stats(); st.Regressions != 1 {
-				t.Fatalf("regressions = %d after a quiet check, want 1", st.Regressions)
-			}
+			assert.Equal(t, uint64(1), g.Stats().Regressions, "regressions after a quiet check")
 		})
 	}
 }
 
 func TestForwardStepIsNoRegression(t *testing.T) {
 	s := redistest.Start(t, redistest.Config{})
-	clock := newFakeClock(0)
-	g, _ := startGuard(t, s.Client(t), clockguard.Options{Interval: noTicks, Clock: clock})
+	clock := newTestClock(0)
+	g, _ := startGuard(t, s.Client(t), clockguard.Options{Interval: tickInterval, Clock: clock})
 	clock.Step(time.Hour)
 	_, err := g.CheckNow(context.Background())
-	if !errors.Is(err, clockguard.ErrClockSkew) {
-		t.Fatalf("err = %v, want ErrClockSkew after a 1h step forward", err)
-	}
-	if st := g.Stats(); st.Regressions != 0 || !st.Beyond || st.LargestSkew < time.Hour-time.Second {
-		t.Fatalf("stats after a forward step: %+v", st)
-	}
+	require.ErrorIs(t, err, clockguard.ErrClockSkew, "after a 1h step forward")
+	st := g.Stats()
+	assert.Zero(t, st.Regressions, "stats after a forward step: %+v", st)
+	assert.True(t, st.Beyond, "stats after a forward step: %+v", st)
+	assert.GreaterOrEqual(t, st.LargestSkew, time.Hour-time.Second, "stats after a forward step: %+v", st)
 }
 
+// The Pause policy, driven by background checks: each check runs when the
+// test fires the guard's ticker.
 func TestPausePolicy(t *testing.T) {
 	s := redistest.Start(t, redistest.Config{})
-	clock := newFakeClock(0)
+	clock := newTestClock(0)
 	target := &fakeTarget{}
 	g, ev := startGuard(t, s.Client(t), clockguard.Options{
-		Interval: 20 * time.Millisecond, MaxSkew: 50 * time.Millisecond,
+		Interval: tickInterval, MaxSkew: 50 * time.Millisecond,
 		Policy: clockguard.Pause, Target: target, Clock: clock,
 	})
-	if _, err := target.Next(); err != nil {
-		t.Fatalf("issuing before any skew: %v", err)
-	}
+	_, err := target.Next()
+	require.NoError(t, err, "issuing before any skew")
 
 	clock.Set(2 * time.Second)
-	eventually(t, 5*time.Second, "target paused", target.paused.Load)
-	if _, err := target.Next(); !errors.Is(err, errPaused) {
-		t.Fatalf("issued while skewed: %v", err)
-	}
+	clock.tick(t, g)
+	require.Eventually(t, target.paused.Load, 5*time.Second, time.Millisecond, "target paused")
+	_, err = target.Next()
+	require.ErrorIs(t, err, errPaused, "issued while skewed")
 	st := g.Stats()
-	if !st.Paused || !st.Beyond {
-		t.Fatalf("stats while skewed: %+v", st)
-	}
-	within(t, "offset while skewed", st.Estimate.Offset, 2*time.Second, st.Estimate.Uncertainty)
+	require.True(t, st.Paused, "stats while skewed: %+v", st)
+	require.True(t, st.Beyond, "stats while skewed: %+v", st)
+	assert.InDelta(t, 2*time.Second, st.Estimate.Offset, float64(st.Estimate.Uncertainty), "offset while skewed")
 	// The policy acts on the target before the events are delivered: wait
 	// for them, then check that each came once.
-	eventually(t, 5*time.Second, "skew and paused events", func() bool {
+	require.Eventually(t, func() bool {
 		return len(ev.of(clockguard.EventSkew)) >= 1 && len(ev.of(clockguard.EventPaused)) >= 1
-	})
-	if len(ev.of(clockguard.EventSkew)) != 1 || len(ev.of(clockguard.EventPaused)) != 1 {
-		t.Fatalf("events: %v", ev.list())
-	}
+	}, 5*time.Second, time.Millisecond, "skew and paused events")
+	require.Len(t, ev.of(clockguard.EventSkew), 1, "events: %v", ev.list())
+	require.Len(t, ev.of(clockguard.EventPaused), 1, "events: %v", ev.list())
 
 	clock.Set(0)
-	eventually(t, 5*time.Second, "target resumed", func() bool { return !target.paused.Load() })
-	if _, err := target.Next(); err != nil {
-		t.Fatalf("issuing after the skew cleared: %v", err)
-	}
-	if st := g.Stats(); st.Paused || st.Beyond {
-		t.Fatalf("stats after the skew cleared: %+v", st)
-	}
-	eventually(t, 5*time.Second, "skew-cleared and resumed events", func() bool {
+	clock.tick(t, g)
+	require.Eventually(t, func() bool { return !target.paused.Load() }, 5*time.Second, time.Millisecond, "target resumed")
+	_, err = target.Next()
+	require.NoError(t, err, "issuing after the skew cleared")
+	st = g.Stats()
+	assert.False(t, st.Paused, "stats after the skew cleared: %+v", st)
+	assert.False(t, st.Beyond, "stats after the skew cleared: %+v", st)
+	require.Eventually(t, func() bool {
 		return len(ev.of(clockguard.EventSkewCleared)) >= 1 && len(ev.of(clockguard.EventResumed)) >= 1
-	})
-	if len(ev.of(clockguard.EventSkewCleared)) != 1 || len(ev.of(clockguard.EventResumed)) != 1 {
-		t.Fatalf("events: %v", ev.list())
-	}
+	}, 5*time.Second, time.Millisecond, "skew-cleared and resumed events")
+	require.Len(t, ev.of(clockguard.EventSkewCleared), 1, "events: %v", ev.list())
+	require.Len(t, ev.of(clockguard.EventResumed), 1, "events: %v", ev.list())
+
 	// More checks inside the bound call nothing more.
 	n := g.Stats().ChecksOK
-	eventually(t, 5*time.Second, "more checks", func() bool { return g.Stats().ChecksOK >= n+3 })
-	if p, r := target.pauses.Load(), target.resumes.Load(); p != 1 || r != 1 {
-		t.Fatalf("pauses %d, resumes %d, want 1 and 1", p, r)
+	for range 3 {
+		clock.tick(t, g)
 	}
+	assert.Equal(t, n+3, g.Stats().ChecksOK, "one check a tick")
+	assert.Equal(t, int64(1), target.pauses.Load(), "pauses")
+	assert.Equal(t, int64(1), target.resumes.Load(), "resumes")
 }
 
 func TestWarnPolicyDoesNotPause(t *testing.T) {
 	s := redistest.Start(t, redistest.Config{})
-	clock := newFakeClock(0)
+	clock := newTestClock(0)
 	target := &fakeTarget{}
 	g, ev := startGuard(t, s.Client(t), clockguard.Options{
-		Interval: noTicks, MaxSkew: 50 * time.Millisecond, Target: target, Clock: clock,
+		Interval: tickInterval, MaxSkew: 50 * time.Millisecond, Target: target, Clock: clock,
 	})
 	clock.Set(-2 * time.Second)
-	if _, err := g.CheckNow(context.Background()); !errors.Is(err, clockguard.ErrClockSkew) {
-		t.Fatalf("err = %v, want ErrClockSkew", err)
-	}
-	if target.pauses.Load() != 0 || g.Stats().Paused {
-		t.Fatal("Warn policy paused the target")
-	}
+	_, err := g.CheckNow(context.Background())
+	require.ErrorIs(t, err, clockguard.ErrClockSkew)
+	assert.Zero(t, target.pauses.Load(), "Warn policy paused the target")
+	assert.False(t, g.Stats().Paused, "Warn policy paused the target")
 	skews := ev.of(clockguard.EventSkew)
-	if len(skews) != 1 {
-		t.Fatalf("%d skew events, want 1", len(skews))
-	}
-	within(t, "skew event amount", skews[0].Amount, 2*time.Second, skews[0].Estimate.Uncertainty)
+	require.Len(t, skews, 1, "skew events")
+	assert.InDelta(t, 2*time.Second, skews[0].Amount, float64(skews[0].Estimate.Uncertainty), "skew event amount")
 }
 
 func TestSetTargetAndCloseRelease(t *testing.T) {
 	s := redistest.Start(t, redistest.Config{})
-	clock := newFakeClock(0)
+	clock := newTestClock(0)
 	first, second := &fakeTarget{}, &fakeTarget{}
 	g, _ := startGuard(t, s.Client(t), clockguard.Options{
-		Interval: noTicks, MaxSkew: 50 * time.Millisecond, Policy: clockguard.Pause, Target: first, Clock: clock,
+		Interval: tickInterval, MaxSkew: 50 * time.Millisecond, Policy: clockguard.Pause, Target: first, Clock: clock,
 	})
 	clock.Set(time.Hour)
 	_, _ = g.CheckNow(context.Background())
-	if !first.paused.Load() {
-		t.Fatal("first target not paused")
-	}
+	require.True(t, first.paused.Load(), "first target not paused")
 
 	// A generator swapped in while the skew lasts starts paused.
 	g.SetTarget(second)
-	if !second.paused.Load() || first.paused.Load() {
-		t.Fatalf("after SetTarget: first paused %v, second paused %v", first.paused.Load(), second.paused.Load())
-	}
+	require.True(t, second.paused.Load(), "second target not paused after SetTarget")
+	require.False(t, first.paused.Load(), "first target still paused after SetTarget")
 	// Setting the same target again must not let it issue, even briefly.
 	g.SetTarget(second)
-	if second.resumes.Load() != 0 {
-		t.Fatal("SetTarget of the current target resumed it")
-	}
+	require.Zero(t, second.resumes.Load(), "SetTarget of the current target resumed it")
 
 	g.Close()
 	g.Close() // idempotent
-	if second.paused.Load() || g.Stats().Paused {
-		t.Fatal("Close left the target paused")
-	}
-	if _, err := g.CheckNow(context.Background()); !errors.Is(err, clockguard.ErrClosed) {
-		t.Fatalf("CheckNow after Close: %v, want ErrClosed", err)
-	}
+	require.False(t, second.paused.Load(), "Close left the target paused")
+	require.False(t, g.Stats().Paused, "Close left the target paused")
+	_, err := g.CheckNow(context.Background())
+	require.ErrorIs(t, err, clockguard.ErrClosed, "CheckNow after Close")
+	assert.Zero(t, clock.Timers(), "the guard's ticker after Close")
 }
 
 // A stopped Redis (SIGSTOP) during a check: the check gives up after its
@@ -220,13 +198,15 @@ func TestSetTargetAndCloseRelease(t *testing.T) {
 // else waits for it.
 func TestRedisPauseMarksStale(t *testing.T) {
 	s := redistest.Start(t, redistest.Config{})
-	clock := newFakeClock(10 * time.Millisecond)
+	client := s.Client(t)
+	clock := newTestClock(10 * time.Millisecond)
 	target := &fakeTarget{}
-	g, ev := startGuard(t, s.Client(t), clockguard.Options{
-		Interval: noTicks, Timeout: 300 * time.Millisecond, Clock: clock,
+	g, ev := startGuard(t, client, clockguard.Options{
+		Interval: tickInterval, Timeout: 300 * time.Millisecond, Clock: clock,
 		Policy: clockguard.Pause, Target: target,
 	})
 	good := g.Stats()
+	sent := timeSent(client)
 
 	s.Pause()
 	t.Cleanup(s.Resume)
@@ -236,108 +216,102 @@ func TestRedisPauseMarksStale(t *testing.T) {
 		_, err := g.CheckNow(context.Background())
 		checked <- err
 	}()
+	wait(t, sent, "the check's TIME request")
 
 	// While the check waits on Redis, issuing and Stats answer at once.
 	slowest := time.Duration(0)
 	for range 20 {
 		t0 := time.Now()
-		if _, err := target.Next(); err != nil {
-			t.Fatalf("issuing during the check: %v", err)
-		}
+		_, err := target.Next()
+		require.NoError(t, err, "issuing during the check")
 		_ = g.Stats()
 		slowest = max(slowest, time.Since(t0))
-		time.Sleep(5 * time.Millisecond)
 	}
-	if slowest > 100*time.Millisecond {
-		t.Fatalf("an operation took %v while a check waited on Redis", slowest)
-	}
+	assert.Less(t, slowest, 100*time.Millisecond, "an operation while a check waited on Redis")
 
 	err := <-checked
-	if took := time.Since(start); took > 2*time.Second {
-		t.Fatalf("check took %v with a 300ms timeout", took)
-	}
-	if !errors.Is(err, clockguard.ErrUnreachable) {
-		t.Fatalf("err = %v, want ErrUnreachable", err)
-	}
+	assert.Less(t, time.Since(start), 2*time.Second, "the check with a 300ms timeout")
+	require.ErrorIs(t, err, clockguard.ErrUnreachable)
 	st := g.Stats()
-	if !st.Stale || st.ChecksFailed != 1 || st.LastError == nil {
-		t.Fatalf("stats after the failed check: %+v", st)
-	}
-	if st.Estimate != good.Estimate || !st.LastGood.Equal(good.LastGood) {
-		t.Fatalf("last good estimate changed: %v, was %v", st.Estimate, good.Estimate)
-	}
-	if target.pauses.Load() != 0 {
-		t.Fatal("a failed check paused the target")
-	}
-	if stale := ev.of(clockguard.EventStale); len(stale) != 1 || stale[0].Estimate != good.Estimate {
-		t.Fatalf("stale events: %v", stale)
-	}
+	require.True(t, st.Stale, "stats after the failed check: %+v", st)
+	require.Equal(t, uint64(1), st.ChecksFailed, "stats after the failed check: %+v", st)
+	require.Error(t, st.LastError, "stats after the failed check")
+	require.Equal(t, good.Estimate, st.Estimate, "the last good estimate changed")
+	require.True(t, st.LastGood.Equal(good.LastGood), "the last good estimate changed")
+	require.Zero(t, target.pauses.Load(), "a failed check paused the target")
+	stale := ev.of(clockguard.EventStale)
+	require.Len(t, stale, 1, "stale events")
+	require.Equal(t, good.Estimate, stale[0].Estimate, "stale event's estimate")
 
 	s.Resume()
-	eventually(t, 10*time.Second, "a good check after Redis resumed", func() bool {
+	require.Eventually(t, func() bool {
 		_, err := g.CheckNow(context.Background())
 		return err == nil
-	})
-	if st := g.Stats(); st.Stale || st.LastError != nil {
-		t.Fatalf("still stale after a good check: %+v", st)
-	}
-	if len(ev.of(clockguard.EventRecovered)) != 1 {
-		t.Fatal("no recovered event")
-	}
+	}, 10*time.Second, 5*time.Millisecond, "a good check after Redis resumed")
+	st = g.Stats()
+	require.False(t, st.Stale, "still stale after a good check: %+v", st)
+	require.NoError(t, st.LastError, "still stale after a good check")
+	require.Len(t, ev.of(clockguard.EventRecovered), 1, "recovered events")
 }
 
-// Close does not wait for a check hanging on a stopped Redis, even with a
-// long check timeout.
+// Close does not wait for a background check hanging on a stopped Redis,
+// even with a long check timeout.
 func TestCloseBoundedWhileRedisStopped(t *testing.T) {
 	s := redistest.Start(t, redistest.Config{})
+	client := s.Client(t)
+	clock := newTestClock(0)
 	ev := &events{}
-	g, err := clockguard.Start(context.Background(), s.Client(t), clockguard.Options{
-		Interval: 20 * time.Millisecond, Timeout: 10 * time.Second, OnEvent: ev.add,
+	g, err := clockguard.Start(context.Background(), client, clockguard.Options{
+		Interval: tickInterval, Timeout: 10 * time.Second, OnEvent: ev.add, Clock: clock,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	sent := timeSent(client)
 	s.Pause()
 	t.Cleanup(s.Resume)
-	time.Sleep(100 * time.Millisecond) // a background check is now waiting on Redis
+	require.NoError(t, clock.BlockUntil(context.Background(), 1), "the guard's ticker")
+	clock.Advance(tickInterval)
+	wait(t, sent, "the background check's TIME request") // it now waits on Redis
 	t0 := time.Now()
 	g.Close()
-	if took := time.Since(t0); took > time.Second {
-		t.Fatalf("Close took %v while a check waited on a stopped Redis", took)
-	}
-	if n := len(ev.of(clockguard.EventStale)); n != 0 {
-		t.Fatalf("Close reported %d stale checks; a cancelled check is no news", n)
-	}
+	assert.Less(t, time.Since(t0), time.Second, "Close while a check waited on a stopped Redis")
+	assert.Empty(t, ev.of(clockguard.EventStale), "Close reported a stale check; a cancelled check is no news")
 }
 
+// New runs its first check at once, in the background: without Redis it is
+// stale, and nothing else runs until the ticker fires.
 func TestNewWithoutRedisReportsStale(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: closedAddr(t), MaxRetries: -1})
 	t.Cleanup(func() { _ = c.Close() })
 	ev := &events{}
-	g, err := clockguard.New(c, clockguard.Options{Interval: 20 * time.Millisecond, Timeout: 200 * time.Millisecond, OnEvent: ev.add})
-	if err != nil {
-		t.Fatal(err)
-	}
+	clock := newTestClock(0)
+	g, err := clockguard.New(c, clockguard.Options{Interval: tickInterval, Timeout: 200 * time.Millisecond,
+		OnEvent: ev.add, Clock: clock})
+	require.NoError(t, err)
 	defer g.Close()
-	eventually(t, 5*time.Second, "a stale event", func() bool { return len(ev.of(clockguard.EventStale)) > 0 })
+	require.Eventually(t, func() bool { return len(ev.of(clockguard.EventStale)) > 0 }, 5*time.Second, time.Millisecond,
+		"a stale event")
 	st := g.Stats()
-	if !st.Stale || st.ChecksOK != 0 || !errors.Is(st.LastError, clockguard.ErrUnreachable) {
-		t.Fatalf("stats: %+v", st)
-	}
+	assert.True(t, st.Stale, "stats: %+v", st)
+	assert.Zero(t, st.ChecksOK, "stats: %+v", st)
+	assert.Equal(t, uint64(1), st.ChecksFailed, "the first check only: %+v", st)
+	assert.ErrorIs(t, st.LastError, clockguard.ErrUnreachable)
+
+	clock.tick(t, g)
+	assert.Equal(t, uint64(2), g.Stats().ChecksFailed, "a second check at the tick")
+	assert.Len(t, ev.of(clockguard.EventStale), 2, "stale events")
 }
 
 func TestStartRefusesSkew(t *testing.T) {
 	s := redistest.Start(t, redistest.Config{})
 	target := &fakeTarget{}
+	clock := newTestClock(-time.Hour)
 	g, err := clockguard.Start(context.Background(), s.Client(t), clockguard.Options{
-		Clock: newFakeClock(-time.Hour), Policy: clockguard.Pause, Target: target,
+		Clock: clock, Policy: clockguard.Pause, Target: target,
 	})
-	if g != nil || !errors.Is(err, clockguard.ErrClockSkew) {
-		t.Fatalf("Start = %v, %v; want nil, ErrClockSkew", g, err)
-	}
-	if target.pauses.Load() != 0 {
-		t.Fatal("a refused start paused the target")
-	}
+	require.Nil(t, g)
+	require.ErrorIs(t, err, clockguard.ErrClockSkew)
+	assert.Zero(t, target.pauses.Load(), "a refused start paused the target")
+	assert.Zero(t, clock.Timers(), "a refused start left a ticker")
 }
 
 // A slow Redis (replies held back by the proxy) is handled like a stopped
@@ -352,18 +326,14 @@ func TestSlowRedisMarksStale(t *testing.T) {
 	p.Hold()
 	start := time.Now()
 	_, err := g.CheckNow(context.Background())
-	if took := time.Since(start); took > time.Second {
-		t.Fatalf("check took %v with a 200ms timeout", took)
-	}
-	if !errors.Is(err, clockguard.ErrUnreachable) || !g.Stats().Stale || len(ev.of(clockguard.EventStale)) != 1 {
-		t.Fatalf("after a held reply: err %v, stats %+v", err, g.Stats())
-	}
+	assert.Less(t, time.Since(start), time.Second, "the check with a 200ms timeout")
+	require.ErrorIs(t, err, clockguard.ErrUnreachable, "after a held reply")
+	require.True(t, g.Stats().Stale, "after a held reply: %+v", g.Stats())
+	require.Len(t, ev.of(clockguard.EventStale), 1, "stale events after a held reply")
 	p.Release()
-	eventually(t, 5*time.Second, "a good check after the replies were released", func() bool {
+	require.Eventually(t, func() bool {
 		_, err := g.CheckNow(context.Background())
 		return err == nil
-	})
-	if g.Stats().Stale {
-		t.Fatal("still stale")
-	}
+	}, 5*time.Second, 5*time.Millisecond, "a good check after the replies were released")
+	require.False(t, g.Stats().Stale, "still stale")
 }

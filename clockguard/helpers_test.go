@@ -1,6 +1,7 @@
 package clockguard_test
 
 import (
+	"context"
 	"errors"
 	"net"
 	"sync"
@@ -8,30 +9,57 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/snowlease/idgen/clock"
 	"github.com/snowlease/idgen/clockguard"
 )
 
-// fakeClock is the real clock with an injected wall-clock offset. Monotonic
-// is real elapsed time, so round trips to Redis are measured for real, while
-// the wall clock can be set off or stepped without touching the monotonic
-// one. Redis runs on the same host, so the true offset from Redis TIME is
-// exactly the injected one.
-type fakeClock struct {
-	start time.Time
-	off   atomic.Int64
+// testClock is the real clock with an injected wall-clock offset, and with
+// virtual timers. Now and Monotonic are real time, so round trips to Redis
+// are measured for real, while the wall clock can be set off or stepped
+// without touching the monotonic one; Redis runs on the same host, so the
+// true offset from Redis TIME is exactly the injected one. The timers are a
+// clock.Fake's: a Guard on this clock checks in the background only when the
+// test fires its ticker (tick).
+type testClock struct {
+	*clock.Fake // timers
+	start       time.Time
+	off         atomic.Int64
 }
 
-func newFakeClock(off time.Duration) *fakeClock {
-	c := &fakeClock{start: time.Now()}
+func newTestClock(off time.Duration) *testClock {
+	c := &testClock{Fake: clock.NewFake(time.Now()), start: time.Now()}
 	c.off.Store(int64(off))
 	return c
 }
 
-func (c *fakeClock) Now() time.Time           { return time.Now().Add(c.Offset()) }
-func (c *fakeClock) Monotonic() time.Duration { return time.Since(c.start) }
-func (c *fakeClock) Offset() time.Duration    { return time.Duration(c.off.Load()) }
-func (c *fakeClock) Set(off time.Duration)    { c.off.Store(int64(off)) }
-func (c *fakeClock) Step(d time.Duration)     { c.off.Add(int64(d)) }
+func (c *testClock) Now() time.Time           { return time.Now().Add(c.Offset()) }
+func (c *testClock) Monotonic() time.Duration { return time.Since(c.start) }
+func (c *testClock) Offset() time.Duration    { return time.Duration(c.off.Load()) }
+func (c *testClock) Set(off time.Duration)    { c.off.Store(int64(off)) }
+func (c *testClock) Step(d time.Duration)     { c.off.Add(int64(d)) }
+
+// tickInterval is the Interval of the Guards on a testClock: virtual, so
+// any value serves.
+const tickInterval = time.Minute
+
+// tick fires g's ticker once and waits until the background check it
+// starts is recorded in g's Stats (its policy and events may follow a
+// moment later).
+func (c *testClock) tick(t *testing.T, g *clockguard.Guard) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, c.BlockUntil(ctx, 1), "the guard's ticker")
+	before := checks(g.Stats())
+	c.Advance(tickInterval)
+	require.Eventually(t, func() bool { return checks(g.Stats()) > before }, 10*time.Second, time.Millisecond,
+		"no background check after a tick")
+}
+
+func checks(s clockguard.Stats) uint64 { return s.ChecksOK + s.ChecksFailed }
 
 // fakeTarget stands in for a generator: Next fails while it is paused.
 type fakeTarget struct {
@@ -84,23 +112,41 @@ func (e *events) of(kind clockguard.EventKind) []clockguard.Event {
 	return out
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", limit, what)
+// timeSent returns a channel that receives whenever c sends a TIME command
+// from now on, so a test knows a check is waiting on Redis.
+func timeSent(c *redis.Client) <-chan struct{} {
+	h := &timeHook{sent: make(chan struct{}, 64)}
+	c.AddHook(h)
+	return h.sent
+}
+
+type timeHook struct{ sent chan struct{} }
+
+func (h *timeHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *timeHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == "time" {
+			select {
+			case h.sent <- struct{}{}:
+			default:
+			}
 		}
-		time.Sleep(5 * time.Millisecond)
+		return next(ctx, cmd)
 	}
 }
 
-// within fails unless |got - want| <= tol.
-func within(t *testing.T, what string, got, want, tol time.Duration) {
+func (h *timeHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// wait fails t unless c receives within 5s.
+func wait(t *testing.T, c <-chan struct{}, what string) {
 	t.Helper()
-	if d := got - want; d < -tol || d > tol {
-		t.Fatalf("%s = %v, want %v ± %v", what, got, want, tol)
+	select {
+	case <-c:
+	case <-time.After(5 * time.Second):
+		require.FailNow(t, "not within 5s: "+what)
 	}
 }
 
@@ -108,10 +154,8 @@ func within(t *testing.T, what string, got, want, tol time.Duration) {
 func closedAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	addr := l.Addr().String()
-	l.Close()
+	require.NoError(t, l.Close())
 	return addr
 }

@@ -2,12 +2,12 @@ package clockguard_test
 
 import (
 	"context"
-	"errors"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/snowlease/idgen/clockguard"
 	"github.com/snowlease/idgen/internal/redistest"
@@ -24,18 +24,13 @@ func TestMeasureWithinUncertainty(t *testing.T) {
 	client := s.Client(t)
 	for _, off := range offsets {
 		t.Run(off.String(), func(t *testing.T) {
-			est, err := clockguard.Measure(context.Background(), client, newFakeClock(off), 5)
-			if err != nil {
-				t.Fatal(err)
-			}
+			est, err := clockguard.Measure(context.Background(), client, newTestClock(off), 5)
+			require.NoError(t, err)
 			// Redis shares this host's clock: the true offset is the injected one.
-			within(t, "offset", est.Offset, off, est.Uncertainty)
-			if est.Samples != 5 {
-				t.Errorf("samples = %d, want 5", est.Samples)
-			}
-			if est.RTT <= 0 || est.Uncertainty != est.RTT/2+clockguard.TimeResolution {
-				t.Errorf("rtt %v, uncertainty %v: want uncertainty = rtt/2 + %v", est.RTT, est.Uncertainty, clockguard.TimeResolution)
-			}
+			assert.InDelta(t, off, est.Offset, float64(est.Uncertainty), "offset")
+			assert.Equal(t, 5, est.Samples, "samples")
+			assert.Positive(t, est.RTT, "rtt")
+			assert.Equal(t, est.RTT/2+clockguard.TimeResolution, est.Uncertainty, "uncertainty = rtt/2 + TimeResolution")
 		})
 	}
 }
@@ -60,39 +55,28 @@ func TestCheckBound(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.off.String()+"/"+c.maxSkew.String(), func(t *testing.T) {
 			est, err := clockguard.Check(context.Background(), client, clockguard.Options{
-				MaxSkew: c.maxSkew, Clock: newFakeClock(c.off),
+				MaxSkew: c.maxSkew, Clock: newTestClock(c.off),
 			})
 			if !c.refuse {
-				if err != nil {
-					t.Fatalf("refused: %v", err)
-				}
-				within(t, "offset", est.Offset, c.off, est.Uncertainty)
+				require.NoError(t, err, "refused")
+				assert.InDelta(t, c.off, est.Offset, float64(est.Uncertainty), "offset")
 				return
 			}
-			if !errors.Is(err, clockguard.ErrClockSkew) {
-				t.Fatalf("err = %v, want ErrClockSkew", err)
-			}
+			require.ErrorIs(t, err, clockguard.ErrClockSkew)
 			var se *clockguard.SkewError
-			if !errors.As(err, &se) {
-				t.Fatalf("err %T is not a *SkewError", err)
-			}
-			if se.MaxSkew != c.maxSkew || se.Estimate != est {
-				t.Errorf("SkewError carries %v / %v, want %v / %v", se.Estimate, se.MaxSkew, est, c.maxSkew)
-			}
-			within(t, "offset", est.Offset, c.off, est.Uncertainty)
+			require.ErrorAs(t, err, &se)
+			assert.Equal(t, c.maxSkew, se.MaxSkew, "SkewError's MaxSkew")
+			assert.Equal(t, est, se.Estimate, "SkewError's estimate")
+			assert.InDelta(t, c.off, est.Offset, float64(est.Uncertainty), "offset")
 			msg := err.Error()
 			for _, want := range []string{est.Offset.String(), "MaxSkew " + c.maxSkew.String(), est.Uncertainty.String() + " uncertainty"} {
-				if !strings.Contains(msg, want) {
-					t.Errorf("message %q does not say %q", msg, want)
-				}
+				assert.Contains(t, msg, want)
 			}
 			dir := "ahead of"
 			if c.off < 0 {
 				dir = "behind"
 			}
-			if !strings.Contains(msg, dir) {
-				t.Errorf("message %q does not say %q", msg, dir)
-			}
+			assert.Contains(t, msg, dir)
 		})
 	}
 }
@@ -105,14 +89,12 @@ func TestProxyLatency(t *testing.T) {
 	p := redistest.NewProxy(t, s.Addr)
 	client := redis.NewClient(&redis.Options{Addr: p.Addr})
 	t.Cleanup(func() { _ = client.Close() })
-	clock := newFakeClock(2 * time.Second)
+	clock := newTestClock(2 * time.Second)
 	ctx := context.Background()
 
 	base, err := clockguard.Measure(ctx, client, clock, 5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	within(t, "offset without latency", base.Offset, clock.Offset(), base.Uncertainty)
+	require.NoError(t, err)
+	assert.InDelta(t, clock.Offset(), base.Offset, float64(base.Uncertainty), "offset without latency")
 
 	const d = 30 * time.Millisecond
 	cases := []struct {
@@ -131,19 +113,14 @@ func TestProxyLatency(t *testing.T) {
 			p.SetLatency(c.dir, d)
 			t.Cleanup(func() { p.SetLatency(redistest.Both, 0) })
 			est, err := clockguard.Measure(ctx, client, clock, 3)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if est.RTT < c.added || est.Uncertainty < c.added/2 {
-				t.Errorf("rtt %v, uncertainty %v with %v added to the round trip", est.RTT, est.Uncertainty, c.added)
-			}
-			if grew := est.Uncertainty - base.Uncertainty; grew < c.added/2-2*time.Millisecond {
-				t.Errorf("uncertainty grew by %v, want about %v", grew, c.added/2)
-			}
-			within(t, "offset", est.Offset, clock.Offset(), est.Uncertainty)
+			require.NoError(t, err)
+			assert.GreaterOrEqual(t, est.RTT, c.added, "rtt with %v added to the round trip", c.added)
+			assert.GreaterOrEqual(t, est.Uncertainty, c.added/2, "uncertainty with %v added to the round trip", c.added)
+			assert.GreaterOrEqual(t, est.Uncertainty-base.Uncertainty, c.added/2-2*time.Millisecond, "uncertainty grew by about %v", c.added/2)
+			assert.InDelta(t, clock.Offset(), est.Offset, float64(est.Uncertainty), "offset")
 			// The one-sided delay shows in the offset, by about half of it:
 			// the reason the uncertainty is what a check must allow for.
-			within(t, "offset error", est.Offset-clock.Offset(), c.bias, d/4)
+			assert.InDelta(t, c.bias, est.Offset-clock.Offset(), float64(d/4), "offset error")
 		})
 	}
 }
@@ -154,9 +131,7 @@ func TestMeasureUnreachable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_, err := clockguard.Measure(ctx, c, nil, 3)
-	if !errors.Is(err, clockguard.ErrUnreachable) {
-		t.Fatalf("err = %v, want ErrUnreachable", err)
-	}
+	require.ErrorIs(t, err, clockguard.ErrUnreachable)
 }
 
 // Measure returns when ctx ends, even though go-redis (without
@@ -164,21 +139,16 @@ func TestMeasureUnreachable(t *testing.T) {
 func TestMeasureHonoursContext(t *testing.T) {
 	s := redistest.Start(t, redistest.Config{})
 	client := s.Client(t)
-	if err := client.Ping(context.Background()).Err(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, client.Ping(context.Background()).Err())
 	s.Pause()
 	t.Cleanup(s.Resume)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
 	_, err := clockguard.Measure(ctx, client, nil, 3)
-	if !errors.Is(err, clockguard.ErrUnreachable) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v, want ErrUnreachable from the deadline", err)
-	}
-	if took := time.Since(start); took > time.Second {
-		t.Fatalf("Measure took %v with a 100ms context", took)
-	}
+	require.ErrorIs(t, err, clockguard.ErrUnreachable)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the error comes from the deadline")
+	assert.Less(t, time.Since(start), time.Second, "Measure with a 100ms context")
 }
 
 // On a cluster, Options.Key sends TIME to the master of the key's slot: the
@@ -187,11 +157,10 @@ func TestClusterKeyRouting(t *testing.T) {
 	c := redistest.StartCluster(t, redistest.ClusterConfig{Masters: 2})
 	client := c.Client(t)
 	const key = "{idgen}"
-	clock := newFakeClock(-10 * time.Millisecond)
+	clock := newTestClock(-10 * time.Millisecond)
 	opts := clockguard.Options{Key: key, Clock: clock, MaxSkew: 50 * time.Millisecond, Timeout: 500 * time.Millisecond}
-	if _, err := clockguard.Check(context.Background(), client, opts); err != nil {
-		t.Fatal(err) // also loads the client's view of the slots
-	}
+	_, err := clockguard.Check(context.Background(), client, opts)
+	require.NoError(t, err) // also loads the client's view of the slots
 
 	owner := c.MasterFor(t, key)
 	for _, m := range c.Masters {
@@ -202,9 +171,7 @@ func TestClusterKeyRouting(t *testing.T) {
 	}
 	for range 3 {
 		est, err := clockguard.Check(context.Background(), client, opts)
-		if err != nil {
-			t.Fatalf("with the other masters stopped: %v", err)
-		}
-		within(t, "offset", est.Offset, clock.Offset(), est.Uncertainty)
+		require.NoError(t, err, "with the other masters stopped")
+		assert.InDelta(t, clock.Offset(), est.Offset, float64(est.Uncertainty), "offset")
 	}
 }

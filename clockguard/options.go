@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/snowlease/idgen/clock"
 	"github.com/snowlease/idgen/snowflake"
 )
 
@@ -84,8 +85,8 @@ type Options struct {
 	// clock and Redis TIME. Default 1s; at least MinMaxSkew, and at least the
 	// uncertainty measured at start.
 	MaxSkew time.Duration
-	// Interval between background checks, in real time. Default 30s; at
-	// least MinInterval. Negative is an error.
+	// Interval between background checks, on Clock (real time by
+	// default). Default 30s; at least MinInterval. Negative is an error.
 	Interval time.Duration
 	// Samples is the number of TIME commands per check; the one with the
 	// smallest round trip is kept. Default 5; 1 to MaxSamples.
@@ -94,8 +95,9 @@ type Options struct {
 	Timeout time.Duration
 	// Policy when the skew is beyond the bound. Default Warn.
 	Policy Policy
-	// Clock is the local clock measured. Default snowflake.SystemClock().
-	Clock snowflake.Clock
+	// Clock is the local clock measured, and the one whose ticker times the
+	// background checks. Default clock.System().
+	Clock clock.Clock
 	// Logger receives reports; nil means silent.
 	Logger *slog.Logger
 	// OnEvent, when set, is called for every Event, one at a time, from the
@@ -175,7 +177,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.Timeout = DefaultTimeout
 	}
 	if o.Clock == nil {
-		o.Clock = snowflake.SystemClock()
+		o.Clock = clock.System()
 	}
 	if isZeroLayout(o.Layout) {
 		o.Layout = snowflake.Twitter

@@ -2,12 +2,12 @@ package clockguard_test
 
 import (
 	"context"
-	"errors"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/snowlease/idgen/clockguard"
 	"github.com/snowlease/idgen/internal/redistest"
@@ -43,25 +43,20 @@ func TestOptionsValidate(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			err := c.opts.Validate()
 			if c.field == "" {
-				if err != nil {
-					t.Fatalf("valid options refused: %v", err)
-				}
+				require.NoError(t, err, "valid options refused")
 				return
 			}
 			var oe *clockguard.OptionError
-			if !errors.Is(err, clockguard.ErrInvalidOptions) || !errors.As(err, &oe) {
-				t.Fatalf("err = %v, want an *OptionError", err)
-			}
-			if oe.Field != c.field || !strings.Contains(err.Error(), c.field+" is ") || !strings.Contains(err.Error(), "allowed") {
-				t.Fatalf("err = %q names field %q, want %q and the allowed range", err, oe.Field, c.field)
-			}
+			require.ErrorIs(t, err, clockguard.ErrInvalidOptions)
+			require.ErrorAs(t, err, &oe)
+			require.Equal(t, c.field, oe.Field, "the field named")
+			require.Contains(t, err.Error(), c.field+" is ")
+			require.Contains(t, err.Error(), "allowed")
 			// The constructors refuse the same options before touching Redis.
-			if _, err := clockguard.New(nowhere, c.opts); !errors.As(err, &oe) {
-				t.Fatalf("New accepted them: %v", err)
-			}
-			if _, err := clockguard.Check(context.Background(), nowhere, c.opts); !errors.As(err, &oe) {
-				t.Fatalf("Check accepted them: %v", err)
-			}
+			_, err = clockguard.New(nowhere, c.opts)
+			require.ErrorAs(t, err, &oe, "New accepted them")
+			_, err = clockguard.Check(context.Background(), nowhere, c.opts)
+			require.ErrorAs(t, err, &oe, "Check accepted them")
 		})
 	}
 }
@@ -71,16 +66,19 @@ func TestBadArguments(t *testing.T) {
 	t.Cleanup(func() { _ = c.Close() })
 	for _, n := range []int{0, -1, clockguard.MaxSamples + 1} {
 		var oe *clockguard.OptionError
-		if _, err := clockguard.Measure(context.Background(), c, nil, n); !errors.As(err, &oe) || oe.Field != "samples" {
-			t.Errorf("Measure with %d samples: %v", n, err)
+		_, err := clockguard.Measure(context.Background(), c, nil, n)
+		if assert.ErrorAs(t, err, &oe, "Measure with %d samples", n) {
+			assert.Equal(t, "samples", oe.Field, "Measure with %d samples", n)
 		}
 	}
 	var oe *clockguard.OptionError
-	if _, err := clockguard.Measure(context.Background(), nil, nil, 1); !errors.As(err, &oe) || oe.Field != "client" {
-		t.Errorf("Measure with a nil client: %v", err)
+	_, err := clockguard.Measure(context.Background(), nil, nil, 1)
+	if assert.ErrorAs(t, err, &oe, "Measure with a nil client") {
+		assert.Equal(t, "client", oe.Field, "Measure with a nil client")
 	}
-	if _, err := clockguard.Start(context.Background(), nil, clockguard.Options{}); !errors.As(err, &oe) || oe.Field != "client" {
-		t.Errorf("Start with a nil client: %v", err)
+	_, err = clockguard.Start(context.Background(), nil, clockguard.Options{})
+	if assert.ErrorAs(t, err, &oe, "Start with a nil client") {
+		assert.Equal(t, "client", oe.Field, "Start with a nil client")
 	}
 }
 
@@ -96,15 +94,14 @@ func TestMaxSkewBelowMeasuredUncertainty(t *testing.T) {
 
 	_, err := clockguard.Check(context.Background(), client, opts)
 	var oe *clockguard.OptionError
-	if !errors.As(err, &oe) || oe.Field != "MaxSkew" || !strings.Contains(err.Error(), "measured uncertainty") {
-		t.Fatalf("Check: %v, want a MaxSkew error naming the measured uncertainty", err)
-	}
+	require.ErrorAs(t, err, &oe, "Check")
+	require.Equal(t, "MaxSkew", oe.Field, "Check")
+	require.Contains(t, err.Error(), "measured uncertainty", "Check")
 	g, err := clockguard.Start(context.Background(), client, opts)
-	if g != nil || !errors.As(err, &oe) || oe.Field != "MaxSkew" {
-		t.Fatalf("Start: %v, %v", g, err)
-	}
+	require.Nil(t, g, "Start")
+	require.ErrorAs(t, err, &oe, "Start")
+	require.Equal(t, "MaxSkew", oe.Field, "Start")
 	opts.MaxSkew = 50 * time.Millisecond
-	if _, err := clockguard.Check(context.Background(), client, opts); err != nil {
-		t.Fatalf("a resolvable MaxSkew refused: %v", err)
-	}
+	_, err = clockguard.Check(context.Background(), client, opts)
+	require.NoError(t, err, "a resolvable MaxSkew refused")
 }

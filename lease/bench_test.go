@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
 
 	"github.com/snowlease/idgen/internal/redistest"
 	"github.com/snowlease/idgen/snowflake"
@@ -22,15 +23,15 @@ func benchSetup(b *testing.B, ns string, taken int) (*redis.Client, Options) {
 	ctx := context.Background()
 	o := Options{Namespace: ns, Layout: snowflake.Twitter, TTL: time.Minute, Host: "bench"}
 	l, err := Acquire(ctx, c, o) // creates the namespace
-	noErr(b, err)
-	noErr(b, l.Close())
+	require.NoError(b, err)
+	require.NoError(b, l.Close())
 	k := KeysOf(ns)
 	pipe := c.Pipeline()
 	for _, id := range rand.Perm(1024)[:taken] {
 		pipe.Set(ctx, k.Lease(int64(id)), fmt.Sprintf("filler-%d|bench|1|1|1", id), time.Hour)
 	}
 	_, err = pipe.Exec(ctx)
-	noErr(b, err)
+	require.NoError(b, err)
 	return c, o
 }
 
@@ -84,7 +85,7 @@ func BenchmarkAcquireParallel(b *testing.B) {
 func BenchmarkRenew(b *testing.B) {
 	c, o := benchSetup(b, "benchrenew", 0)
 	l, err := Acquire(context.Background(), c, o)
-	noErr(b, err)
+	require.NoError(b, err)
 	b.Cleanup(func() { _ = l.Close() })
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -105,7 +106,7 @@ func BenchmarkRenewReplica(b *testing.B) {
 	c := master.Client(b)
 	o := Options{Namespace: "benchrep", Layout: snowflake.Twitter, TTL: time.Minute, Host: "bench", MinReplicas: 1}
 	l, err := Acquire(context.Background(), c, o)
-	noErr(b, err)
+	require.NoError(b, err)
 	b.Cleanup(func() { _ = l.Close() })
 	ctx := context.Background()
 	b.ReportAllocs()

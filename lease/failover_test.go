@@ -2,11 +2,12 @@ package lease
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/snowlease/idgen/internal/redistest"
 )
@@ -58,29 +59,24 @@ func TestFailoverWithoutReplicaAck(t *testing.T) {
 			o.ReplicaTimeout = 250 * time.Millisecond // generous: the -race suite loads the machine
 			// Under a loaded -race suite a WAIT can fall short even with the
 			// link up; retry the acquire rather than flake.
-			var old *Lease
-			eventually(t, 10*time.Second, func() bool {
-				l, err := Acquire(ctx, master.Client(t), o)
-				if err != nil && !errors.Is(err, ErrReplication) {
-					t.Fatalf("acquire: %v", err)
-				}
-				old = l
-				return err == nil
-			}, "acquire with the replica up kept falling short")
-			t.Cleanup(func() { _ = old.Close() })
-			eventually(t, 10*time.Second, func() bool { return old.Stats().Renewals >= 2 }, "renewals before the cut: %+v", old.Stats())
+			old := acquireReplicated(t, master.Client(t), o)
+			require.Eventually(t, func() bool { return old.Stats().Renewals >= 2 }, 10*time.Second, 5*time.Millisecond,
+				"renewals before the cut")
 			redistest.WaitSynced(t, master, replica)
 			synced := old.Fence()
 
 			// Cut replication, let the holder renew (or try to) on the master
-			// for a while, then promote the replica.
+			// a few times, then promote the replica. (Real time: the renewals
+			// wait for a real replica.)
+			before := attempts(old.Stats())
 			link.Cut(redistest.Both)
-			time.Sleep(time.Second)
+			require.Eventually(t, func() bool { return attempts(old.Stats()) >= before+3 }, 10*time.Second, 5*time.Millisecond,
+				"renewal attempts after the cut")
 			fenceOnMaster := old.Fence()
 			if tc.minReplicas == NoReplicaWait {
-				must(t, fenceOnMaster > synced, "fence did not rise on the master: %d", fenceOnMaster)
+				require.Greater(t, fenceOnMaster, synced, "fence did not rise on the master")
 			} else {
-				must(t, errors.Is(old.Stats().LastError, ErrReplication), "renewal with the replica cut off: %v", old.Stats().LastError)
+				require.ErrorIs(t, old.Stats().LastError, ErrReplication, "renewal with the replica cut off")
 				// (A renewal in flight at the cut may still have been
 				// acknowledged, so the fence may be a little above synced;
 				// what matters is the comparison with the new holder below.)
@@ -91,32 +87,33 @@ func TestFailoverWithoutReplicaAck(t *testing.T) {
 
 			rc := redis.NewClient(&redis.Options{Addr: replica.Addr})
 			t.Cleanup(func() { _ = rc.Close() })
-			noErr(t, rc.Do(ctx, "REPLICAOF", "NO", "ONE").Err())
+			require.NoError(t, rc.Do(ctx, "REPLICAOF", "NO", "ONE").Err())
 			// Wait for the old lease key to expire on the promoted replica.
-			eventually(t, 5*time.Second, func() bool {
+			require.Eventually(t, func() bool {
 				n, err := rc.Exists(ctx, KeysOf("fo").Lease(0)).Result()
 				return err == nil && n == 0
-			}, "old lease key still on the promoted replica")
+			}, 5*time.Second, 5*time.Millisecond, "old lease key still on the promoted replica")
 
 			newer := mustAcquire(t, rc, o) // same options: the promoted node serves alone
 			if tc.keepMaster {
 				// Split brain: the old holder goes on trying on the old
-				// master while the new one starts; give it time to try.
-				waitPast(oneWorker, newer.StartAfter())
-				time.Sleep(time.Second)
+				// master while the new one starts: once the clock is past
+				// the new holder's start, let it try a few more times.
+				require.Eventually(t, func() bool { return oneWorker.Tick(time.Now()) > newer.StartAfter() },
+					10*time.Second, 5*time.Millisecond, "the clock did not pass the new holder's start")
+				tried := attempts(old.Stats())
+				require.Eventually(t, func() bool { return attempts(old.Stats()) >= tried+3 }, 10*time.Second, 5*time.Millisecond,
+					"renewal attempts on the old master")
 				fenceOnMaster = old.Fence()
 			}
 			t.Logf("fence granted on the old master %d, replica had %d, new holder starts after %d",
 				fenceOnMaster, synced, newer.StartAfter())
 			if tc.wantOverlap {
-				check(t, newer.StartAfter() < fenceOnMaster,
-					"expected the old holder's fence to pass the new holder's start; it starts after %d, fence %d",
-					newer.StartAfter(), fenceOnMaster)
+				assert.Less(t, newer.StartAfter(), fenceOnMaster, "expected the old holder's fence to pass the new holder's start")
 			} else {
-				check(t, newer.StartAfter() >= fenceOnMaster,
-					"new holder starts after %d, below the old holder's fence %d", newer.StartAfter(), fenceOnMaster)
+				assert.GreaterOrEqual(t, newer.StartAfter(), fenceOnMaster, "the new holder starts below the old holder's fence")
 			}
-			noErr(t, newer.Close())
+			require.NoError(t, newer.Close())
 		})
 	}
 }

@@ -5,47 +5,55 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/snowlease/idgen/clock"
 	"github.com/snowlease/idgen/internal/redistest"
 	"github.com/snowlease/idgen/snowflake"
 )
 
 var _ Fenced = (*snowflake.Generator)(nil)
 
+// newGenerator is a real generator on the lease's clock, bound to it.
 func newGenerator(t *testing.T, l *Lease) *snowflake.Generator {
 	t.Helper()
-	g, err := snowflake.New(l.opts.Layout, l.WorkerID(), snowflake.Options{StartAfter: l.StartAfter(), Fence: l.Fence()})
-	noErr(t, err)
+	g, err := snowflake.New(l.opts.Layout, l.WorkerID(),
+		snowflake.Options{Clock: l.opts.Clock, StartAfter: l.StartAfter(), Fence: l.Fence()})
+	require.NoError(t, err)
 	l.Bind(g)
 	return g
 }
 
-// issue calls Next until stop closes, the generator refuses for good
-// (stopped, or fenced after having issued something), or 10s pass.
-func issue(g *snowflake.Generator, stop <-chan struct{}) []snowflake.ID {
+// issue calls Next in virtual time: it first moves f past startAfter (a
+// generator waits for its clock to get there), then issues three IDs a
+// tick, advancing f one tick after each three, until f reaches until or the
+// generator refuses for good (stopped, or fenced after having issued
+// something).
+func issue(f *clock.Fake, g *snowflake.Generator, lay snowflake.Layout, startAfter int64, until time.Time) []snowflake.ID {
+	if ahead := lay.Time(startAfter + 1).Sub(f.Now()); ahead > 0 {
+		f.Advance(ahead)
+	}
 	var ids []snowflake.ID
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-stop:
-			return ids
-		default:
+	for f.Now().Before(until) {
+		for range 3 {
+			id, err := g.Next()
+			switch {
+			case err == nil:
+				ids = append(ids, id)
+			case errors.Is(err, snowflake.ErrStopped), errors.Is(err, snowflake.ErrFenced) && len(ids) > 0:
+				return ids
+			}
 		}
-		id, err := g.Next()
-		switch {
-		case err == nil:
-			ids = append(ids, id)
-		case errors.Is(err, snowflake.ErrStopped), errors.Is(err, snowflake.ErrFenced) && len(ids) > 0:
-			return ids
-		default:
-			time.Sleep(100 * time.Microsecond)
-		}
+		f.Advance(lay.TimeUnit)
 	}
 	return ids
 }
 
 // The takeover with the real generator: the old holder, its renewals
 // blocked, issues until its fence, past its key's expiry; the new holder's
-// IDs are all above, and no ID is issued twice.
+// IDs are all above, and no ID is issued twice. The generators and the
+// renewals run in virtual time; the key expires in Redis' real time.
 func TestRealGeneratorTakeover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow: waits for a real lease key to expire in Redis; runs without -short")
@@ -54,33 +62,35 @@ func TestRealGeneratorTakeover(t *testing.T) {
 	srv := redistest.Start(t, redistest.Config{})
 	ca, hook := hookedClient(t, srv)
 	o := testOpts("realgen", oneWorker)
+	o.TTL = time.Second // the real wait for A's key to expire
 	o.Window = 2 * o.TTL
+	f := inVirtualTime(t, ca, &o)
 	a := mustAcquire(t, ca, o)
 	ga := newGenerator(t, a)
-	// Past the start, with a fence ahead: A issues before its renewals stop.
-	waitPast(oneWorker, a.StartAfter())
-	eventually(t, 3*time.Second, func() bool { return a.Fence() > oneWorker.Tick(time.Now())+200 }, "fence not ahead")
+	renew(t, f, a)
+	require.Equal(t, uint64(1), a.Stats().Renewals, "A's renewal")
 
-	doneA := make(chan []snowflake.ID)
-	go func() { doneA <- issue(ga, nil) }()
 	hook.block.Store(true)
-	eventually(t, 2*time.Second, func() bool { return a.Stats().ConsecutiveFailures > 0 }, "renewals not blocked")
+	renew(t, f, a)
+	require.Equal(t, uint64(1), a.Stats().ConsecutiveFailures, "A's renewals not blocked")
 	lastRenew := a.Stats().LastRenew
-	b := acquireWhenFree(t, srv.Client(t), o, 3*time.Second)
+	b := acquireWhenFree(t, srv.Client(t), o, 5*time.Second)
 	gb := newGenerator(t, b)
-	idsA := <-doneA
-	stop := make(chan struct{})
-	time.AfterFunc(time.Until(oneWorker.Time(b.StartAfter()))+50*time.Millisecond, func() { close(stop) })
-	idsB := issue(gb, stop)
+	require.Equal(t, a.Fence(), b.StartAfter(), "B starts above A's fence")
 
-	must(t, len(idsA) > 0 && len(idsB) > 0, "A issued %d IDs, B %d", len(idsA), len(idsB))
+	idsA := issue(f, ga, oneWorker, a.StartAfter(), oneWorker.Time(a.Fence()+10))
+	idsB := issue(f, gb, oneWorker, b.StartAfter(), oneWorker.Time(b.StartAfter()).Add(50*time.Millisecond))
+
+	require.NotEmpty(t, idsA, "A issued nothing")
+	require.NotEmpty(t, idsB, "B issued nothing")
 	lastA := oneWorker.Decompose(idsA[len(idsA)-1]).Tick
-	check(t, oneWorker.Time(lastA).After(lastRenew.Add(o.TTL)), "A stopped before its key could expire")
-	check(t, lastA <= b.StartAfter(), "A's last tick %d above B's start %d", lastA, b.StartAfter())
-	check(t, idsA[len(idsA)-1] < idsB[0], "A's last ID %d not below B's first %d", idsA[len(idsA)-1], idsB[0])
+	assert.True(t, oneWorker.Time(lastA).After(lastRenew.Add(o.TTL)), "A stopped before its key could expire")
+	assert.Equal(t, a.Fence(), lastA, "A issued up to its fence")
+	assert.LessOrEqual(t, lastA, b.StartAfter(), "A's last tick above B's start")
+	assert.Less(t, idsA[len(idsA)-1], idsB[0], "A's last ID not below B's first")
 	seen := make(map[snowflake.ID]bool, len(idsA)+len(idsB))
 	for _, id := range append(idsA, idsB...) {
-		must(t, !seen[id], "ID %d issued twice", id)
+		require.False(t, seen[id], "ID %d issued twice", id)
 		seen[id] = true
 	}
 }
@@ -92,19 +102,21 @@ func TestRealGeneratorRelease(t *testing.T) {
 	srv := redistest.Start(t, redistest.Config{})
 	c := srv.Client(t)
 	o := testOpts("realrel", oneWorker)
+	o.TTL = 10 * time.Second
+	f := inVirtualTime(t, c, &o)
 	a := mustAcquire(t, c, o)
 	ga := newGenerator(t, a)
-	stop := make(chan struct{})
-	time.AfterFunc(time.Until(oneWorker.Time(a.StartAfter()))+30*time.Millisecond, func() { close(stop) })
-	idsA := issue(ga, stop)
-	noErr(t, a.Close())
+	idsA := issue(f, ga, oneWorker, a.StartAfter(), f.Now().Add(30*time.Millisecond))
+	require.Len(t, idsA, 90, "three IDs a tick for 30 ticks")
+	require.NoError(t, a.Close())
 	_, err := ga.Next()
-	errIs(t, err, snowflake.ErrStopped)
-	equal(t, hwmOf(t, c, "realrel", 0), ga.LastTick(), "released HWM")
+	require.ErrorIs(t, err, snowflake.ErrStopped)
+	assert.Equal(t, ga.LastTick(), hwmOf(t, c, "realrel", 0), "released HWM")
 
 	b := mustAcquire(t, c, o)
+	assert.Equal(t, ga.LastTick(), b.StartAfter(), "B starts after A's last tick")
 	gb := newGenerator(t, b)
 	id, err := gb.Next()
-	noErr(t, err)
-	check(t, id > idsA[len(idsA)-1], "B's first ID %d not above A's last %d", id, idsA[len(idsA)-1])
+	require.NoError(t, err)
+	assert.Greater(t, id, idsA[len(idsA)-1], "B's first ID not above A's last")
 }

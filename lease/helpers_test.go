@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"sort"
 	"strconv"
@@ -14,7 +13,10 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
+	"github.com/snowlease/idgen/clock"
 	"github.com/snowlease/idgen/internal/redistest"
 	"github.com/snowlease/idgen/snowflake"
 )
@@ -38,10 +40,57 @@ func testOpts(ns string, lay snowflake.Layout) Options {
 	}
 }
 
-// fakeGen is a small fenced generator: IDs from the real clock, never at
+// inVirtualTime makes o's leases run in virtual time: it initializes o's
+// namespace (so its first acquire waits out no quarantine) and sets o.Clock
+// to a fake clock an hour behind Redis TIME. The leases then renew only when
+// the test advances the clock (renew), and no fence they are granted is
+// capped at Redis' clock + Window: every fence is tick(fake now) + Window.
+// Lease keys still expire in Redis' real time.
+func inVirtualTime(t *testing.T, c redis.UniversalClient, o *Options) *clock.Fake {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, Init(ctx, c, *o))
+	now, err := c.Time(ctx).Result()
+	require.NoError(t, err)
+	f := clock.NewFake(now.Add(-time.Hour))
+	o.Clock = f
+	return f
+}
+
+// renew fires the renewal timers of the leases, which all run on f and must
+// all be live, by advancing f one RenewInterval, and waits until each lease
+// is done with the renewal it started: counted as a success or a failure, or
+// the lease lost. It first waits until every lease has armed its timer,
+// which a lease does only once its previous renewal is over.
+func renew(t *testing.T, f *clock.Fake, leases ...*Lease) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := f.BlockUntil(ctx, len(leases)); err != nil {
+		for i, l := range leases {
+			t.Logf("lease %d: %+v, err %v", i, l.Stats(), l.Err())
+		}
+		require.NoError(t, err, "the leases' renewal timers: %d armed", f.Timers())
+	}
+	before := make([]uint64, len(leases))
+	for i, l := range leases {
+		before[i] = attempts(l.Stats())
+	}
+	f.Advance(leases[0].opts.RenewInterval) // each wait is RenewInterval jittered down
+	for i, l := range leases {
+		require.Eventually(t, func() bool { s := l.Stats(); return attempts(s) > before[i] || s.Lost },
+			10*time.Second, time.Millisecond, "lease %d: no renewal", i)
+	}
+}
+
+// attempts counts the renewals tried, successful or not.
+func attempts(s Stats) uint64 { return s.Renewals + s.RenewFailures }
+
+// fakeGen is a small fenced generator: IDs from the lease's clock, never at
 // or below startAfter, never above the fence, nothing after Stop.
 type fakeGen struct {
 	mu         sync.Mutex
+	now        func() time.Time
 	lay        snowflake.Layout
 	worker     int64
 	startAfter int64
@@ -61,7 +110,8 @@ var (
 )
 
 func newFakeGen(l *Lease) *fakeGen {
-	return &fakeGen{lay: l.opts.Layout, worker: l.WorkerID(), startAfter: l.StartAfter(), last: l.StartAfter()}
+	return &fakeGen{now: l.opts.Clock.Now, lay: l.opts.Layout, worker: l.WorkerID(),
+		startAfter: l.StartAfter(), last: l.StartAfter()}
 }
 
 func (g *fakeGen) SetFence(t int64) {
@@ -83,6 +133,12 @@ func (g *fakeGen) LastTick() int64 {
 	return g.last
 }
 
+func (g *fakeGen) Fence() int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.fence
+}
+
 func (g *fakeGen) Stopped() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -95,7 +151,7 @@ func (g *fakeGen) Next() (int64, error) {
 	if g.stopped {
 		return 0, errStopped
 	}
-	t := max(g.lay.Tick(time.Now()), g.last)
+	t := max(g.lay.Tick(g.now()), g.last)
 	if t <= g.startAfter {
 		return 0, errNotYet
 	}
@@ -116,37 +172,27 @@ func (g *fakeGen) Next() (int64, error) {
 
 func (g *fakeGen) tickOf(id int64) int64 { return id >> (g.lay.WorkerBits + g.lay.SequenceBits) }
 
-// generate issues IDs until stop is closed, the generator is stopped, or
-// (if untilFenced) it hits its fence after having issued something. It
-// pauses a little after each ID, so as not to starve parallel tests.
-func (g *fakeGen) generate(stop <-chan struct{}, untilFenced bool) []int64 {
+// generate issues IDs in virtual time: three a tick, advancing f one tick
+// after each three, until f reaches until, the generator is stopped, or (if
+// untilFenced) it hits its fence after having issued something. Leases on f
+// renew on the way as their timers fall due.
+func (g *fakeGen) generate(f *clock.Fake, until time.Time, untilFenced bool) []int64 {
 	var ids []int64
-	deadline := time.Now().Add(10 * time.Second) // never hang a test
-	for time.Now().Before(deadline) {
-		select {
-		case <-stop:
-			return ids
-		default:
+	for f.Now().Before(until) {
+		for range 3 {
+			id, err := g.Next()
+			switch {
+			case err == nil:
+				ids = append(ids, id)
+			case errors.Is(err, errStopped):
+				return ids
+			case errors.Is(err, errFenced) && untilFenced && len(ids) > 0:
+				return ids
+			}
 		}
-		id, err := g.Next()
-		switch {
-		case err == nil:
-			ids = append(ids, id)
-			time.Sleep(20 * time.Microsecond)
-		case errors.Is(err, errStopped):
-			return ids
-		case errors.Is(err, errFenced) && untilFenced && len(ids) > 0:
-			return ids
-		default:
-			time.Sleep(100 * time.Microsecond)
-		}
+		f.Advance(g.lay.TimeUnit)
 	}
 	return ids
-}
-
-// waitPast sleeps until the local clock is past tick.
-func waitPast(lay snowflake.Layout, tick int64) {
-	time.Sleep(time.Until(lay.Time(tick + 1)))
 }
 
 // faultHook makes a client fail or delay its script calls on demand.
@@ -203,7 +249,7 @@ func mustAcquire(t *testing.T, c redis.UniversalClient, o Options) *Lease {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	l, err := Acquire(ctx, c, o)
-	noErr(t, err)
+	require.NoError(t, err)
 	t.Cleanup(func() { _ = l.Close() })
 	return l
 }
@@ -220,30 +266,27 @@ func acquireReplicated(t *testing.T, c redis.UniversalClient, o Options) *Lease 
 			return l
 		}
 		if !errors.Is(err, ErrReplication) && !errors.Is(err, ErrUnavailable) || time.Now().After(deadline) {
-			t.Fatalf("acquire: %v", err)
+			require.NoError(t, err, "acquire")
 		}
 		t.Logf("retrying: %v", err)
 	}
 }
 
-// acquireWhenFree retries Acquire until it succeeds or d passes.
+// acquireWhenFree retries Acquire until it succeeds (the worker ID's key
+// expired in Redis) or d passes.
 func acquireWhenFree(t *testing.T, c redis.UniversalClient, o Options, d time.Duration) *Lease {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		l, err := Acquire(context.Background(), c, o)
-		if err == nil {
-			t.Cleanup(func() { _ = l.Close() })
-			return l
+	var l *Lease
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		var err error
+		l, err = Acquire(context.Background(), c, o)
+		if err != nil && !errors.Is(err, ErrUnavailable) { // a slow reply on a loaded machine
+			assert.ErrorIs(ct, err, ErrNoWorkerAvailable)
 		}
-		if !errors.Is(err, ErrUnavailable) { // a slow reply on a loaded machine
-			errIs(t, err, ErrNoWorkerAvailable)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no worker ID became free within %v: %v", d, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		assert.NoError(ct, err)
+	}, d, 10*time.Millisecond, "no worker ID became free within %v", d)
+	t.Cleanup(func() { _ = l.Close() })
+	return l
 }
 
 // keysOf lists the keys in the server, sorted, with their types.
@@ -251,7 +294,7 @@ func keysOf(t *testing.T, c *redis.Client) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	keys, err := c.Keys(ctx, "*").Result()
-	noErr(t, err)
+	require.NoError(t, err)
 	sort.Strings(keys)
 	m := make(map[string]string, len(keys))
 	for _, k := range keys {
@@ -263,91 +306,36 @@ func keysOf(t *testing.T, c *redis.Client) map[string]string {
 func hwmOf(t *testing.T, c redis.UniversalClient, ns string, id int64) int64 {
 	t.Helper()
 	v, err := c.HGet(context.Background(), KeysOf(ns).hwm, itoa(id)).Int64()
-	noErr(t, err)
+	require.NoError(t, err)
 	return v
 }
 
 func redisTick(t *testing.T, c redis.UniversalClient, lay snowflake.Layout) int64 {
 	t.Helper()
 	now, err := c.Time(context.Background()).Result()
-	noErr(t, err)
+	require.NoError(t, err)
 	return lay.Tick(now)
-}
-
-// eventually polls cond every 5ms for up to d.
-func eventually(t *testing.T, d time.Duration, cond func() bool, msg string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf(msg, args...)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // closedPort returns a loopback address nothing listens on.
 func closedPort(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	noErr(t, err)
+	require.NoError(t, err)
 	addr := l.Addr().String()
-	noErr(t, l.Close())
+	require.NoError(t, l.Close())
 	return addr
 }
 
-// skewClock is the real clock shifted by a fixed offset.
-type skewClock struct{ offset time.Duration }
+// skewClock is the real clock with its wall time shifted by a fixed offset.
+type skewClock struct {
+	clock.Clock
+	offset time.Duration
+}
 
-func (c skewClock) Now() time.Time           { return time.Now().Add(c.offset) }
-func (c skewClock) Monotonic() time.Duration { return snowflake.SystemClock().Monotonic() }
+func (c skewClock) Now() time.Time { return c.Clock.Now().Add(c.offset) }
 
 func itoa(i int64) string { return strconv.FormatInt(i, 10) }
-
-// Small assertions; the lease tests do not use testify (its yaml dependency
-// is not in go.sum).
-
-func noErr(t testing.TB, err error, context ...any) {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("unexpected error: %v %v", err, context)
-	}
-}
-
-func errIs(t testing.TB, err, target error) {
-	t.Helper()
-	if !errors.Is(err, target) {
-		t.Fatalf("error %v is not %v", err, target)
-	}
-}
-
-func equal[T comparable](t testing.TB, got, want T, what string) {
-	t.Helper()
-	if got != want {
-		t.Errorf("%s: got %v, want %v", what, got, want)
-	}
-}
-
-func check(t testing.TB, ok bool, format string, args ...any) {
-	t.Helper()
-	if !ok {
-		t.Errorf(format, args...)
-	}
-}
-
-func must(t testing.TB, ok bool, format string, args ...any) {
-	t.Helper()
-	if !ok {
-		t.Fatalf(format, args...)
-	}
-}
-
-func equalSlice(t testing.TB, got, want []any, what string) {
-	t.Helper()
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("%s: got %v, want %v", what, got, want)
-	}
-}
 
 // syncBuffer is a bytes.Buffer safe for a logger and a test to share.
 type syncBuffer struct {

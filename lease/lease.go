@@ -542,13 +542,13 @@ func (l *Lease) Renew(ctx context.Context) error {
 // lease is lost. A failed renewal keeps the old fence and is retried sooner.
 func (l *Lease) renewLoop(ctx context.Context) {
 	defer close(l.loopDone)
-	t := time.NewTimer(jitter(l.opts.RenewInterval))
+	t := l.opts.Clock.NewTimer(jitter(l.opts.RenewInterval))
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 		}
 		reason, err := l.renew(ctx)
 		if ctx.Err() != nil {

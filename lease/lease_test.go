@@ -5,13 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
+	"github.com/snowlease/idgen/clock"
 	"github.com/snowlease/idgen/internal/redistest"
 	"github.com/snowlease/idgen/snowflake"
 )
@@ -45,8 +49,7 @@ func TestRace200For64(t *testing.T) {
 			case errors.Is(err, ErrNoWorkerAvailable):
 				losers++
 				if losers == 1 {
-					check(t, strings.Contains(err.Error(), "64 worker IDs") && strings.Contains(err.Error(), `"race"`),
-						"the error says how many IDs and which namespace: %v", err)
+					assert.True(t, strings.Contains(err.Error(), "64 worker IDs") && strings.Contains(err.Error(), `"race"`), "the error says how many IDs and which namespace: %v", err)
 				}
 			default:
 				other = append(other, err)
@@ -55,23 +58,23 @@ func TestRace200For64(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	must(t, len(other) == 0, "unexpected errors: %v", other)
-	equal(t, len(winners), 64, "winners")
-	equal(t, losers, 136, "losers")
+	require.True(t, len(other) == 0, "unexpected errors: %v", other)
+	assert.Equal(t, 64, len(winners), "winners")
+	assert.Equal(t, 136, losers, "losers")
 	seen := map[int64]bool{}
 	for _, l := range winners {
-		must(t, !seen[l.WorkerID()], "worker %d held twice", l.WorkerID())
+		require.True(t, !seen[l.WorkerID()], "worker %d held twice", l.WorkerID())
 		seen[l.WorkerID()] = true
 	}
 	infos, err := List(context.Background(), c, "race")
-	noErr(t, err)
-	equal(t, len(infos), 64, "listed leases")
+	require.NoError(t, err)
+	assert.Equal(t, 64, len(infos), "listed leases")
 	for _, l := range winners {
-		noErr(t, l.Close())
+		require.NoError(t, l.Close())
 	}
 	infos, err = List(context.Background(), c, "race")
-	noErr(t, err)
-	equal(t, len(infos), 0, "leases after release")
+	require.NoError(t, err)
+	assert.Equal(t, 0, len(infos), "leases after release")
 }
 
 // Every worker ID of a 1024-ID layout taken by concurrent acquirers: all
@@ -97,21 +100,22 @@ func TestAcquire1024ThenFull(t *testing.T) {
 	wg.Wait()
 	seen := make(map[int64]bool, 1024)
 	for i, l := range leases {
-		noErr(t, errs[i], "acquirer", i)
-		must(t, !seen[l.WorkerID()], "worker %d held twice", l.WorkerID())
+		require.NoError(t, errs[i], "acquirer %d", i)
+		require.True(t, !seen[l.WorkerID()], "worker %d held twice", l.WorkerID())
 		seen[l.WorkerID()] = true
 	}
 	_, err := Acquire(context.Background(), c, o)
-	errIs(t, err, ErrNoWorkerAvailable)
-	check(t, strings.Contains(err.Error(), `all 1024 worker IDs of namespace "full" are held`), "message: %v", err)
+	require.ErrorIs(t, err, ErrNoWorkerAvailable)
+	assert.True(t, strings.Contains(err.Error(), `all 1024 worker IDs of namespace "full" are held`), "message: %v", err)
 	for _, l := range leases {
-		noErr(t, l.Close())
+		require.NoError(t, l.Close())
 	}
 }
 
 // A lease whose renewals are blocked expires; the next holder starts above
 // every tick the old one may still issue, and the two ID sets are disjoint
-// although the old holder keeps issuing after its key expired.
+// although the old holder keeps issuing after its key expired. Renewals
+// and issuing run in virtual time; the key expires in Redis' real time.
 func TestExpiredLeaseTakeoverDisjoint(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow: waits for a real lease key to expire in Redis; runs without -short")
@@ -121,83 +125,71 @@ func TestExpiredLeaseTakeoverDisjoint(t *testing.T) {
 	ca, hook := hookedClient(t, srv)
 	cb := srv.Client(t)
 	o := testOpts("takeover", oneWorker)
-	// A TTL long enough that a stall of the loaded -race suite does not
-	// lose A's lease before the test blocks its renewals (2 s was not: a
-	// clean-clone run lost it, Renewals 2, before the block).
-	o.TTL = 4 * time.Second
-	o.Window = 2 * o.TTL // A keeps issuing up to a TTL after its key is gone
+	o.TTL = 2 * time.Second // the real wait for A's key to expire
+	o.Window = 2 * o.TTL    // A keeps issuing up to a TTL after its key is gone
+	f := inVirtualTime(t, ca, &o)
 	a := mustAcquire(t, ca, o)
 	ga := newFakeGen(a)
 	a.Bind(ga)
-	waitPast(oneWorker, a.StartAfter())
-
-	stopA := make(chan struct{})
-	var idsA []int64
-	doneA := make(chan struct{})
-	go func() { defer close(doneA); idsA = ga.generate(stopA, true) }()
-	// A renewal has to raise the fence first; the full -race suite can
-	// delay it by seconds. The stats say why if it never comes.
-	var st Stats
-	eventually(t, 10*time.Second, func() bool { st = a.Stats(); return st.Fence > oneWorker.Tick(time.Now())+200 },
-		"fence not ahead: %+v", &st)
+	renew(t, f, a)
+	require.Equal(t, uint64(1), a.Stats().Renewals, "A's renewal")
+	fenceA := a.Fence()
+	assert.Equal(t, oneWorker.Tick(f.Now())+oneWorker.Ticks(o.Window), fenceA, "fence = tick(renewal) + Window")
 
 	hook.block.Store(true) // renewals fail from now on; the key will expire
-	blockedAt := time.Now()
-	// A renewal that passed the hook just before the block may still land.
-	eventually(t, 5*time.Second, func() bool { st = a.Stats(); return st.ConsecutiveFailures > 0 }, "renewals not blocked: %+v, lease error %v", &st, a.Err())
-	fenceA := a.Fence()
-	lastRenew := a.Stats().LastRenew
+	renew(t, f, a)
+	st := a.Stats()
+	require.Equal(t, uint64(1), st.ConsecutiveFailures, "renewals not blocked: %v", a.Err())
+	lastRenew := st.LastRenew
 	b := acquireWhenFree(t, cb, o, 3*o.TTL)
-	t.Logf("B took over %v after the block", time.Since(blockedAt))
-	check(t, time.Now().After(lastRenew.Add(o.TTL)), "B got the worker before A's key could expire")
-	equal(t, b.WorkerID(), a.WorkerID(), "worker ID taken over")
-	check(t, b.StartAfter() >= a.Fence(), "B starts after %d, below A's fence %d", b.StartAfter(), a.Fence())
-	equal(t, a.Fence(), fenceA, "A's fence while its renewals fail")
-	check(t, a.Stats().RenewFailures > 0, "A counted no renewal failures")
+	assert.Equal(t, a.WorkerID(), b.WorkerID(), "worker ID taken over")
+	assert.Equal(t, fenceA, b.StartAfter(), "B starts after A's fence")
+	assert.Equal(t, fenceA, a.Fence(), "A's fence while its renewals fail")
 
+	// A issues up to its fence, past the time its key expired; then B.
+	idsA := ga.generate(f, oneWorker.Time(fenceA+10), true)
 	gb := newFakeGen(b)
 	b.Bind(gb)
-	<-doneA
-	t.Logf("A fenced %v after the block", time.Since(blockedAt)) // A issued up to its fence, partly after its key expired
-	close(stopA)
-	stopB := make(chan struct{})
-	time.AfterFunc(50*time.Millisecond+time.Until(oneWorker.Time(b.StartAfter())), func() { close(stopB) })
-	idsB := gb.generate(stopB, false)
-	if len(idsB) == 0 { // a loaded machine: give B more time
-		more := make(chan struct{})
-		time.AfterFunc(500*time.Millisecond, func() { close(more) })
-		idsB = gb.generate(more, false)
-	}
+	idsB := gb.generate(f, oneWorker.Time(b.StartAfter()).Add(50*time.Millisecond), false)
 
-	must(t, len(idsA) > 0 && len(idsB) > 0, "A issued %d IDs, B %d", len(idsA), len(idsB))
+	require.NotEmpty(t, idsA, "A issued nothing")
+	require.NotEmpty(t, idsB, "B issued nothing")
 	lastA := ga.tickOf(idsA[len(idsA)-1])
-	check(t, lastA <= b.StartAfter(), "A's last tick %d above B's start %d", lastA, b.StartAfter())
-	check(t, ga.tickOf(idsB[0]) > b.StartAfter(), "B's first tick %d not above its start %d", ga.tickOf(idsB[0]), b.StartAfter())
-	check(t, oneWorker.Time(lastA).After(lastRenew.Add(o.TTL)),
+	assert.Equal(t, fenceA, lastA, "A issued up to its fence")
+	assert.LessOrEqual(t, lastA, b.StartAfter(), "A's last tick above B's start")
+	assert.Greater(t, ga.tickOf(idsB[0]), b.StartAfter(), "B's first tick not above its start")
+	assert.True(t, oneWorker.Time(lastA).After(lastRenew.Add(o.TTL)),
 		"A stopped issuing at %v, before its key expired: the test shows nothing", oneWorker.Time(lastA))
 	set := make(map[int64]bool, len(idsA))
 	for _, id := range idsA {
 		set[id] = true
 	}
 	for _, id := range idsB {
-		must(t, !set[id], "ID %d issued by both holders", id)
+		require.False(t, set[id], "ID %d issued by both holders", id)
 	}
 
-	hook.block.Store(false) // A's next renewal finds B's token
+	// No renewal in flight (both timers armed again): A's next renewal, and
+	// not one that passed the hook before, finds B's token.
+	require.NoError(t, f.BlockUntil(context.Background(), 2))
+	hook.block.Store(false)
+	renew(t, f, a, b)
 	select {
 	case <-a.Done():
-	case <-time.After(2 * time.Second):
+	case <-time.After(5 * time.Second):
 		t.Fatal("A did not notice the takeover")
 	}
-	errIs(t, a.Err(), ErrLeaseLost)
-	// "expired" only if B, on a loaded machine, lost the worker in turn.
-	check(t, strings.Contains(a.Err().Error(), "another token") || b.Err() != nil, "reason: %v", a.Err())
-	check(t, ga.Stopped(), "A's generator not stopped")
-	check(t, a.Stats().Lost, "Stats.Lost not set")
+	require.ErrorIs(t, a.Err(), ErrLeaseLost)
+	// "expired" only if B's key, on a loaded machine, expired in turn.
+	if !strings.Contains(a.Err().Error(), "another token") {
+		assert.Zero(t, cb.Exists(context.Background(), b.keys.Lease(b.WorkerID())).Val(), "reason: %v", a.Err())
+	}
+	assert.True(t, ga.Stopped(), "A's generator not stopped")
+	assert.True(t, a.Stats().Lost, "Stats.Lost not set")
 }
 
 // The key deleted, overwritten, replaced by another type or expired early
-// by another client: noticed at the next renewal, target stopped.
+// by another client: noticed at the next renewal, target stopped. The
+// renewals run in virtual time.
 func TestKeyTamperedLosesLease(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t, redistest.Config{})
@@ -211,7 +203,16 @@ func TestKeyTamperedLosesLease(t *testing.T) {
 	}{
 		{"deleted", func(k string) error { return admin.Del(ctx, k).Err() }, "expired or was deleted"},
 		{"overwritten", func(k string) error { return admin.Set(ctx, k, "intruder", 0).Err() }, "another token"},
-		{"expired early", func(k string) error { return admin.PExpire(ctx, k, time.Millisecond).Err() }, "expired or was deleted"},
+		{"expired early", func(k string) error {
+			if err := admin.PExpire(ctx, k, time.Millisecond).Err(); err != nil {
+				return err
+			}
+			// Redis expires it in its own (real) time.
+			for admin.Exists(ctx, k).Val() != 0 {
+				runtime.Gosched()
+			}
+			return nil
+		}, "expired or was deleted"},
 		{"replaced by a hash", func(k string) error {
 			if err := admin.Del(ctx, k).Err(); err != nil {
 				return err
@@ -222,40 +223,37 @@ func TestKeyTamperedLosesLease(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			o := testOpts(fmt.Sprintf("tamper%d", i), layout64)
-			o.TTL, o.RenewInterval = 2*time.Second, 200*time.Millisecond
+			o.TTL = 10 * time.Second
+			f := inVirtualTime(t, c, &o)
 			l := mustAcquire(t, c, o)
 			g := newFakeGen(l)
 			l.Bind(g)
-			eventually(t, 2*time.Second, func() bool { return l.Stats().Renewals >= 1 }, "no renewal")
+			renew(t, f, l)
+			require.Equal(t, uint64(1), l.Stats().Renewals, "the renewal before the tampering")
 			fence := l.Fence()
-			before := l.Stats()
-			noErr(t, tc.tamper(l.keys.Lease(l.WorkerID())))
-			at := time.Now()
+			require.NoError(t, tc.tamper(l.keys.Lease(l.WorkerID())))
+			renew(t, f, l)
 			select {
 			case <-l.Done():
-			case <-time.After(5 * time.Second):
-				t.Fatal("loss not noticed")
+			default:
+				t.Fatal("loss not noticed at the first renewal after the tampering")
 			}
-			t.Logf("noticed after %v", time.Since(at))
-			// Noticed at the first renewal after the tampering: no other
-			// attempt, successful or failed, in between (a renewal in flight
-			// while tampering may have succeeded just before).
 			after := l.Stats()
-			check(t, after.Renewals+after.RenewFailures <= before.Renewals+before.RenewFailures+1,
-				"%d renewal attempts before the loss was noticed",
-				after.Renewals+after.RenewFailures-before.Renewals-before.RenewFailures)
-			errIs(t, l.Err(), ErrLeaseLost)
-			check(t, strings.Contains(l.Err().Error(), tc.reason), "reason: %v", l.Err())
-			check(t, g.Stopped(), "target not stopped")
+			assert.Equal(t, uint64(1), after.Renewals, "renewals")
+			assert.Zero(t, after.RenewFailures, "failed renewals")
+			require.ErrorIs(t, l.Err(), ErrLeaseLost)
+			assert.True(t, strings.Contains(l.Err().Error(), tc.reason), "reason: %v", l.Err())
+			assert.True(t, g.Stopped(), "target not stopped")
 			_, err := g.Next()
-			errIs(t, err, errStopped)
-			check(t, l.Fence() <= fence+l.window, "fence rose after the loss")
-			noErr(t, l.Close(), "closing a lost lease")
-			errIs(t, l.Err(), ErrLeaseLost)
+			require.ErrorIs(t, err, errStopped)
+			assert.Equal(t, fence, l.Fence(), "fence after the loss")
+			assert.Zero(t, f.Timers(), "the renewal loop's timer after the loss")
+			require.NoError(t, l.Close(), "closing a lost lease")
+			require.ErrorIs(t, l.Err(), ErrLeaseLost)
 			// A target bound after the loss is stopped at once.
 			late := newFakeGen(l)
 			l.Bind(late)
-			check(t, late.Stopped(), "late target not stopped")
+			assert.True(t, late.Stopped(), "late target not stopped")
 		})
 	}
 }
@@ -267,70 +265,92 @@ func TestReleaseRetakenAtOnce(t *testing.T) {
 	srv := redistest.Start(t, redistest.Config{})
 	c := srv.Client(t)
 	o := testOpts("release", oneWorker)
-	o.Window = 2 * time.Second // a fence far ahead shows the HWM is lowered
+	o.TTL = 10 * time.Second // a fence far ahead shows the HWM is lowered
+	f := inVirtualTime(t, c, &o)
 	a := mustAcquire(t, c, o)
 	g := newFakeGen(a)
 	a.Bind(g)
-	waitPast(oneWorker, a.StartAfter())
-	stop := make(chan struct{})
-	time.AfterFunc(20*time.Millisecond, func() { close(stop) })
-	ids := g.generate(stop, false)
-	must(t, len(ids) > 0, "nothing issued")
+	ids := g.generate(f, f.Now().Add(20*time.Millisecond), false)
+	require.Len(t, ids, 60, "three IDs a tick for 20 ticks")
 	fenceA := a.Fence()
 
-	noErr(t, a.Release(context.Background()))
-	check(t, g.Stopped(), "target not stopped by Release")
-	errIs(t, a.Err(), ErrClosed)
+	require.NoError(t, a.Release(context.Background()))
+	assert.True(t, g.Stopped(), "target not stopped by Release")
+	require.ErrorIs(t, a.Err(), ErrClosed)
 	select {
 	case <-a.Done():
 	default:
 		t.Fatal("Done not closed after Release")
 	}
-	noErr(t, a.Release(context.Background()), "second Release")
-	noErr(t, a.Close(), "Close after Release")
+	require.NoError(t, a.Release(context.Background()), "second Release")
+	require.NoError(t, a.Close(), "Close after Release")
 	lastA := g.LastTick()
-	check(t, lastA >= g.tickOf(ids[len(ids)-1]), "LastTick %d below the last ID", lastA)
-	equal(t, hwmOf(t, c, "release", 0), lastA, "released HWM")
+	assert.Equal(t, g.tickOf(ids[len(ids)-1]), lastA, "LastTick is the last ID's")
+	assert.Equal(t, lastA, hwmOf(t, c, "release", 0), "released HWM")
 
-	at := time.Now()
+	// The only worker ID is free at once: no wait for its key to expire.
 	b := mustAcquire(t, c, o)
-	check(t, time.Since(at) < 200*time.Millisecond, "retaking took %v", time.Since(at))
-	check(t, b.StartAfter() >= lastA, "B starts after %d, below A's last tick %d", b.StartAfter(), lastA)
-	check(t, b.StartAfter() < fenceA, "B starts after %d, A's whole fence %d: the HWM was not lowered", b.StartAfter(), fenceA)
+	assert.Equal(t, lastA, b.StartAfter(), "B starts after A's last tick")
+	assert.Less(t, b.StartAfter(), fenceA, "B starts after A's whole fence: the HWM was not lowered")
 
 	// Unbound: the HWM stays at the fence.
-	noErr(t, b.Close())
+	require.NoError(t, b.Close())
 	c2 := mustAcquire(t, c, o)
 	fenceC := c2.Fence()
-	noErr(t, c2.Close())
-	equal(t, hwmOf(t, c, "release", 0), fenceC, "HWM after an unbound release")
+	require.NoError(t, c2.Close())
+	assert.Equal(t, fenceC, hwmOf(t, c, "release", 0), "HWM after an unbound release")
 	d := mustAcquire(t, c, o)
-	equal(t, d.StartAfter(), fenceC, "start after an unbound release")
+	assert.Equal(t, fenceC, d.StartAfter(), "start after an unbound release")
 }
 
-// The HWM in Redis covers the fence the holder uses, at every renewal.
+// The HWM in Redis covers the fence the holder uses, at every renewal, and
+// each renewal moves the fence with the clock.
 func TestFenceNeverAheadOfHWM(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t, redistest.Config{})
 	c := srv.Client(t)
 	o := testOpts("hwm", layout64)
+	o.TTL = 10 * time.Second
 	o.RenewInterval = 50 * time.Millisecond
+	f := inVirtualTime(t, c, &o)
 	l := mustAcquire(t, c, o)
 	g := newFakeGen(l)
 	l.Bind(g)
-	for range 20 {
-		g.mu.Lock()
-		f := g.fence
-		g.mu.Unlock()
-		h := hwmOf(t, c, "hwm", l.WorkerID())
-		check(t, h >= f, "target's fence %d above the HWM %d", f, h)
-		time.Sleep(15 * time.Millisecond)
+	for i := range 20 {
+		renew(t, f, l)
+		assert.Equal(t, layout64.Tick(f.Now())+l.window, l.Fence(), "renewal %d: the fence", i)
+		assert.Equal(t, l.Fence(), g.Fence(), "renewal %d: the target's fence", i)
+		assert.GreaterOrEqual(t, hwmOf(t, c, "hwm", l.WorkerID()), g.Fence(), "renewal %d: the target's fence above the HWM", i)
 	}
 	s := l.Stats()
-	check(t, s.Renewals >= 3, "only %d renewals", s.Renewals)
-	check(t, g.fences >= 3, "fence pushed to the target only %d times", g.fences)
-	check(t, s.Fence > s.StartAfter, "fence %d not above start %d", s.Fence, s.StartAfter)
-	check(t, time.Until(s.ExpiresAt) > 0 && time.Until(s.ExpiresAt) <= o.TTL, "ExpiresAt %v", s.ExpiresAt)
+	assert.Equal(t, uint64(20), s.Renewals, "Renewals")
+	g.mu.Lock()
+	assert.Equal(t, 21, g.fences, "fences pushed to the target: at Bind, then at every renewal")
+	g.mu.Unlock()
+	assert.Greater(t, s.Fence, s.StartAfter, "fence not above start")
+	assert.Equal(t, f.Now(), s.LastRenew, "LastRenew")
+	assert.Equal(t, f.Now().Add(o.TTL), s.ExpiresAt, "ExpiresAt")
+}
+
+// A step of the wall clock does not move the lease's idea of now: after
+// Acquire the lease measures elapsed time on the monotonic clock.
+func TestWallStepDoesNotMoveFence(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, redistest.Config{})
+	c := srv.Client(t)
+	o := testOpts("wallstep", layout64)
+	o.TTL = 10 * time.Second
+	o.RenewInterval = 100 * time.Millisecond
+	f := inVirtualTime(t, c, &o)
+	l := mustAcquire(t, c, o)
+	first := l.Fence()
+	for _, step := range []time.Duration{-time.Minute, 2 * time.Minute} {
+		f.StepWall(step)
+		renew(t, f, l)
+		require.Equal(t, uint64(0), l.Stats().RenewFailures, "after a step of %v", step)
+		first += layout64.Ticks(o.RenewInterval)
+		assert.Equal(t, first, l.Fence(), "fence after a wall step of %v", step)
+	}
 }
 
 func TestScriptFlushBetweenCalls(t *testing.T) {
@@ -339,16 +359,19 @@ func TestScriptFlushBetweenCalls(t *testing.T) {
 	c := srv.Client(t)
 	ctx := context.Background()
 	o := testOpts("flush", layout64)
-	o.RenewInterval = 50 * time.Millisecond
+	o.TTL = 10 * time.Second
+	f := inVirtualTime(t, c, &o)
 	l := mustAcquire(t, c, o)
-	noErr(t, c.ScriptFlush(ctx).Err())
-	before := l.Stats().Renewals
-	eventually(t, 3*time.Second, func() bool { return l.Stats().Renewals >= before+2 }, "renewals stopped after SCRIPT FLUSH")
-	equal(t, l.Stats().RenewFailures, uint64(0), "renewal failures")
-	noErr(t, c.ScriptFlush(ctx).Err())
-	noErr(t, l.Close())
-	equal(t, c.Exists(ctx, l.keys.Lease(l.WorkerID())).Val(), int64(0), "key after release")
-	noErr(t, c.ScriptFlush(ctx).Err())
+	for range 2 {
+		require.NoError(t, c.ScriptFlush(ctx).Err())
+		renew(t, f, l)
+	}
+	assert.Equal(t, uint64(2), l.Stats().Renewals, "renewals after SCRIPT FLUSH")
+	assert.Equal(t, uint64(0), l.Stats().RenewFailures, "renewal failures")
+	require.NoError(t, c.ScriptFlush(ctx).Err())
+	require.NoError(t, l.Close())
+	assert.Equal(t, int64(0), c.Exists(ctx, l.keys.Lease(l.WorkerID())).Val(), "key after release")
+	require.NoError(t, c.ScriptFlush(ctx).Err())
 	mustAcquire(t, c, o)
 }
 
@@ -365,7 +388,7 @@ func TestRestartWithoutPersistence(t *testing.T) {
 	a := mustAcquire(t, c, o)
 	g := newFakeGen(a)
 	a.Bind(g)
-	eventually(t, 2*time.Second, func() bool { return a.Stats().Renewals >= 1 }, "no renewal")
+	require.Eventually(t, func() bool { return a.Stats().Renewals >= 1 }, 2*time.Second, 5*time.Millisecond, "no renewal")
 
 	srv.Restart()
 	select {
@@ -373,17 +396,17 @@ func TestRestartWithoutPersistence(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("data loss not noticed")
 	}
-	errIs(t, a.Err(), ErrLeaseLost)
-	check(t, strings.Contains(a.Err().Error(), "lost its data"), "reason: %v", a.Err())
-	check(t, g.Stopped(), "target not stopped")
-	check(t, strings.Contains(logs.String(), "level=ERROR msg=\"lease lost; generators stopped\""), "log: %s", logs.String())
+	require.ErrorIs(t, a.Err(), ErrLeaseLost)
+	assert.True(t, strings.Contains(a.Err().Error(), "lost its data"), "reason: %v", a.Err())
+	assert.True(t, g.Stopped(), "target not stopped")
+	assert.True(t, strings.Contains(logs.String(), "level=ERROR msg=\"lease lost; generators stopped\""), "log: %s", logs.String())
 
 	before := redisTick(t, c, oneWorker)
 	b := mustAcquire(t, c, o)
 	q := before + oneWorker.Ticks(o.Window) + oneWorker.Ticks(o.MaxSkew)
-	check(t, b.StartAfter() >= q, "B starts after %d, below TIME+Window+MaxSkew = %d", b.StartAfter(), q)
-	check(t, b.StartAfter() > a.Fence(), "B starts after %d, not above A's fence %d", b.StartAfter(), a.Fence())
-	equal(t, b.StartAfter(), b.quarantine, "start is the quarantine")
+	assert.True(t, b.StartAfter() >= q, "B starts after %d, below TIME+Window+MaxSkew = %d", b.StartAfter(), q)
+	assert.True(t, b.StartAfter() > a.Fence(), "B starts after %d, not above A's fence %d", b.StartAfter(), a.Fence())
+	assert.Equal(t, b.quarantine, b.StartAfter(), "start is the quarantine")
 }
 
 func TestListShowsHolders(t *testing.T) {
@@ -392,8 +415,8 @@ func TestListShowsHolders(t *testing.T) {
 	c := srv.Client(t)
 	ctx := context.Background()
 	infos, err := List(ctx, c, "list")
-	noErr(t, err)
-	equal(t, len(infos), 0, "unused namespace")
+	require.NoError(t, err)
+	assert.Equal(t, 0, len(infos), "unused namespace")
 
 	o := testOpts("list", layout64)
 	o.Host = "node-a"
@@ -401,8 +424,8 @@ func TestListShowsHolders(t *testing.T) {
 	o.Host = "node-b"
 	b := mustAcquire(t, c, o)
 	infos, err = List(ctx, c, "list")
-	noErr(t, err)
-	must(t, len(infos) == 2, "listed %v", infos)
+	require.NoError(t, err)
+	require.True(t, len(infos) == 2, "listed %v", infos)
 	byID := map[int64]Info{}
 	for _, in := range infos {
 		byID[in.WorkerID] = in
@@ -412,22 +435,22 @@ func TestListShowsHolders(t *testing.T) {
 		host string
 	}{{a, "node-a"}, {b, "node-b"}} {
 		in := byID[x.l.WorkerID()]
-		equal(t, in.Host, x.host, "host")
-		check(t, in.PID > 0, "pid %d", in.PID)
-		check(t, time.Since(in.Started) < 5*time.Second, "started %v", in.Started)
-		check(t, in.TTL > 0 && in.TTL <= o.TTL, "ttl %v", in.TTL)
-		equal(t, in.HWM, x.l.Fence(), "hwm")
+		assert.Equal(t, x.host, in.Host, "host")
+		assert.True(t, in.PID > 0, "pid %d", in.PID)
+		assert.True(t, time.Since(in.Started) < 5*time.Second, "started %v", in.Started)
+		assert.True(t, in.TTL > 0 && in.TTL <= o.TTL, "ttl %v", in.TTL)
+		assert.Equal(t, x.l.Fence(), in.HWM, "hwm")
 	}
-	check(t, infos[0].WorkerID < infos[1].WorkerID, "not sorted")
+	assert.True(t, infos[0].WorkerID < infos[1].WorkerID, "not sorted")
 	_, err = List(ctx, c, "bad{ns}")
-	errIs(t, err, ErrInvalidOptions)
+	require.ErrorIs(t, err, ErrInvalidOptions)
 
 	// The meta hash gone while the leases are still held: List scans.
-	noErr(t, c.Del(ctx, KeysOf("list").Meta()).Err())
+	require.NoError(t, c.Del(ctx, KeysOf("list").Meta()).Err())
 	infos, err = List(ctx, c, "list")
-	noErr(t, err)
-	must(t, len(infos) == 2, "listed %v with the meta hash deleted", infos)
-	equal(t, infos[0].WorkerID, min(a.WorkerID(), b.WorkerID()), "first worker ID")
+	require.NoError(t, err)
+	require.True(t, len(infos) == 2, "listed %v with the meta hash deleted", infos)
+	assert.Equal(t, min(a.WorkerID(), b.WorkerID()), infos[0].WorkerID, "first worker ID")
 }
 
 // More worker IDs than one window: the acquire searches further windows,
@@ -449,12 +472,12 @@ func TestLargeWorkerSpace(t *testing.T) {
 		}
 	}
 	_, err := pipe.Exec(ctx)
-	noErr(t, err)
+	require.NoError(t, err)
 	l := mustAcquire(t, c, o)
-	equal(t, l.WorkerID(), int64(3000), "the one free worker")
+	assert.Equal(t, int64(3000), l.WorkerID(), "the one free worker")
 	_, err = Acquire(ctx, c, o)
-	errIs(t, err, ErrNoWorkerAvailable)
-	check(t, strings.Contains(err.Error(), "all 4096 worker IDs"), "message: %v", err)
+	require.ErrorIs(t, err, ErrNoWorkerAvailable)
+	assert.True(t, strings.Contains(err.Error(), "all 4096 worker IDs"), "message: %v", err)
 
 	big := snowflake.Layout{Epoch: snowflake.Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 17, SequenceBits: 5}
 	ob := testOpts("huge", big)
@@ -462,10 +485,10 @@ func TestLargeWorkerSpace(t *testing.T) {
 	x := mustAcquire(t, c, ob)
 	y := mustAcquire(t, c, ob)
 	infos, err := List(ctx, c, "huge")
-	noErr(t, err)
-	must(t, len(infos) == 2, "listed %v", infos)
+	require.NoError(t, err)
+	require.True(t, len(infos) == 2, "listed %v", infos)
 	got := map[int64]bool{infos[0].WorkerID: true, infos[1].WorkerID: true}
-	check(t, got[x.WorkerID()] && got[y.WorkerID()], "listed %v, held %d and %d", infos, x.WorkerID(), y.WorkerID())
+	assert.True(t, got[x.WorkerID()] && got[y.WorkerID()], "listed %v, held %d and %d", infos, x.WorkerID(), y.WorkerID())
 }
 
 // Rule 3: a worker whose HWM is far ahead of the local clock is passed
@@ -477,29 +500,28 @@ func TestStartTooFarAhead(t *testing.T) {
 	ahead := testOpts("skew", twoWorkers)
 	ahead.MaxStartWait = time.Minute
 	a := mustAcquire(t, c, ahead)
-	noErr(t, a.Close())
+	require.NoError(t, a.Close())
 	// The scripts cap every fence at Redis' clock + Window, so a fast clock
 	// alone cannot leave an HWM far ahead; plant one as a previous holder
 	// with a longer Window (or a Redis whose clock was stepped back) would.
 	far := twoWorkers.Tick(time.Now().Add(10 * time.Minute))
-	noErr(t, c.HSet(context.Background(), KeysOf("skew").hwm, itoa(a.WorkerID()), far).Err())
+	require.NoError(t, c.HSet(context.Background(), KeysOf("skew").hwm, itoa(a.WorkerID()), far).Err())
 
 	o := testOpts("skew", twoWorkers)
 	b := mustAcquire(t, c, o)
-	check(t, b.WorkerID() != a.WorkerID(), "took worker %d, whose HWM is 10s ahead", b.WorkerID())
+	assert.True(t, b.WorkerID() != a.WorkerID(), "took worker %d, whose HWM is 10s ahead", b.WorkerID())
 	_, err := Acquire(context.Background(), c, o)
-	errIs(t, err, ErrNoWorkerAvailable)
-	errIs(t, err, ErrStartTooFar)
-	check(t, strings.Contains(err.Error(), "MaxStartWait"), "message: %v", err)
+	require.ErrorIs(t, err, ErrNoWorkerAvailable)
+	require.ErrorIs(t, err, ErrStartTooFar)
+	assert.True(t, strings.Contains(err.Error(), "MaxStartWait"), "message: %v", err)
 
 	// A fresh namespace is quarantined; a clock far behind Redis is refused.
 	behind := testOpts("behind", twoWorkers)
-	behind.Clock = skewClock{offset: -5 * time.Second}
+	behind.Clock = skewClock{Clock: clock.System(), offset: -5 * time.Second}
 	_, err = Acquire(context.Background(), c, behind)
-	errIs(t, err, ErrStartTooFar)
-	check(t, strings.Contains(err.Error(), "quarantined"), "message: %v", err)
-	equal(t, c.Exists(context.Background(), "{behind}:epoch", "{behind}:meta", "{behind}:lease:0", "{behind}:lease:1").Val(),
-		int64(0), "keys left by a refused acquire")
+	require.ErrorIs(t, err, ErrStartTooFar)
+	assert.True(t, strings.Contains(err.Error(), "quarantined"), "message: %v", err)
+	assert.Equal(t, int64(0), c.Exists(context.Background(), "{behind}:epoch", "{behind}:meta", "{behind}:lease:0", "{behind}:lease:1").Val(), "keys left by a refused acquire")
 }
 
 // Losing the hwm or meta hash alone (eviction, a stray DEL) while the epoch
@@ -513,33 +535,37 @@ func TestPartialLossQuarantine(t *testing.T) {
 	c := srv.Client(t)
 	ctx := context.Background()
 	o := testOpts("partial", layout64)
+	o.TTL = 10 * time.Second
 	o.RenewInterval = 100 * time.Millisecond
+	ro := o // the real clock, for the holders whose start is checked against Redis'
+	f := inVirtualTime(t, c, &o)
 	a := mustAcquire(t, c, o)
-	waitPast(layout64, a.StartAfter())
-	b := mustAcquire(t, c, o)
-	check(t, b.StartAfter() < redisTick(t, c, layout64), "no loss, yet B quarantined until %d", b.StartAfter())
+	b := mustAcquire(t, c, ro)
+	assert.Less(t, b.StartAfter(), redisTick(t, c, layout64), "no loss, yet B quarantined")
 
 	lose := func(key string) {
 		t.Helper()
-		noErr(t, c.Del(ctx, key).Err())
+		require.NoError(t, c.Del(ctx, key).Err())
 		before := redisTick(t, c, layout64)
-		x := mustAcquire(t, c, o)
-		q := before + layout64.Ticks(o.Window) + layout64.Ticks(o.MaxSkew)
-		check(t, x.StartAfter() >= q, "after losing %s: start %d, below TIME+Window+MaxSkew = %d", key, x.StartAfter(), q)
-		equal(t, c.HGet(ctx, a.keys.meta, "layout").Val(), layout64.Fingerprint(), "layout recorded again")
+		x := mustAcquire(t, c, ro)
+		q := before + x.window + layout64.Ticks(o.MaxSkew)
+		assert.GreaterOrEqual(t, x.StartAfter(), q, "after losing %s: start below TIME+Window+MaxSkew", key)
+		assert.Equal(t, layout64.Fingerprint(), c.HGet(ctx, a.keys.meta, "layout").Val(), "layout recorded again")
 	}
 	lose(a.keys.hwm)
-	n := a.Stats().Renewals
-	eventually(t, 2*time.Second, func() bool { return a.Stats().Renewals >= n+2 }, "A stopped renewing")
-	check(t, a.Err() == nil, "A lost its lease: %v", a.Err())
-	check(t, hwmOf(t, c, "partial", a.WorkerID()) >= a.Fence(), "A's HWM not restored")
+	renew(t, f, a)
+	renew(t, f, a)
+	assert.Equal(t, uint64(2), a.Stats().Renewals, "A's renewals after the loss of the hwm hash")
+	assert.NoError(t, a.Err(), "A lost its lease")
+	assert.GreaterOrEqual(t, hwmOf(t, c, "partial", a.WorkerID()), a.Fence(), "A's HWM not restored")
 
-	noErr(t, c.Del(ctx, a.keys.meta).Err())
+	require.NoError(t, c.Del(ctx, a.keys.meta).Err())
+	renew(t, f, a)
 	select {
 	case <-a.Done():
-	case <-time.After(3 * time.Second):
+	default:
 		t.Fatal("A renews without the meta hash")
 	}
-	check(t, strings.Contains(a.Err().Error(), "meta hash"), "reason: %v", a.Err())
+	assert.Contains(t, a.Err().Error(), "meta hash", "reason")
 	lose(a.keys.meta)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/snowlease/idgen/clock"
 	"github.com/snowlease/idgen/snowflake"
 )
 
@@ -111,8 +112,9 @@ type Options struct {
 
 	// Clock is the source of time. The lease anchors it once at Acquire and
 	// then measures elapsed time on its monotonic reading, like the
-	// generator does. Default snowflake.SystemClock().
-	Clock snowflake.Clock
+	// generator does, and the renewal loop waits on its timers. Default
+	// clock.System(); a *clock.Fake lets a test decide when renewals run.
+	Clock clock.Clock
 
 	// Host is recorded in the lease key for `idgen leases`. Default
 	// os.Hostname(); at most 255 bytes, without '|'.
@@ -190,7 +192,7 @@ func (o Options) resolve() (Options, error) {
 		return o, optErr("MinReplicas", o.MinReplicas, "-1 (NoReplicaWait) to %d", maxReplicas)
 	}
 	if o.Clock == nil {
-		o.Clock = snowflake.SystemClock()
+		o.Clock = clock.System()
 	}
 	if o.Host == "" {
 		h, err := os.Hostname()

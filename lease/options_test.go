@@ -6,29 +6,32 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/snowlease/idgen/snowflake"
 )
 
 func TestOptionsDefaults(t *testing.T) {
 	t.Parallel()
 	o, err := Options{}.resolve()
-	noErr(t, err)
-	equal(t, o.Namespace, "idgen", "Namespace")
-	equal(t, o.Layout, snowflake.Twitter, "Layout")
-	equal(t, o.TTL, 10*time.Second, "TTL")
-	equal(t, o.Window, 10*time.Second, "Window")
-	equal(t, o.RenewInterval, 10*time.Second/3, "RenewInterval")
-	equal(t, o.MaxSkew, time.Second, "MaxSkew")
-	equal(t, o.MaxStartWait, 12*time.Second, "MaxStartWait")
-	equal(t, o.OpTimeout, 2*time.Second, "OpTimeout")
-	equal(t, o.ReplicaTimeout, time.Second, "ReplicaTimeout")
-	check(t, o.Host != "" && !strings.Contains(o.Host, "|"), "Host %q", o.Host)
-	check(t, o.Clock != nil, "Clock not set")
+	require.NoError(t, err)
+	assert.Equal(t, "idgen", o.Namespace, "Namespace")
+	assert.Equal(t, snowflake.Twitter, o.Layout, "Layout")
+	assert.Equal(t, 10*time.Second, o.TTL, "TTL")
+	assert.Equal(t, 10*time.Second, o.Window, "Window")
+	assert.Equal(t, 10*time.Second/3, o.RenewInterval, "RenewInterval")
+	assert.Equal(t, time.Second, o.MaxSkew, "MaxSkew")
+	assert.Equal(t, 12*time.Second, o.MaxStartWait, "MaxStartWait")
+	assert.Equal(t, 2*time.Second, o.OpTimeout, "OpTimeout")
+	assert.Equal(t, time.Second, o.ReplicaTimeout, "ReplicaTimeout")
+	assert.True(t, o.Host != "" && !strings.Contains(o.Host, "|"), "Host %q", o.Host)
+	assert.True(t, o.Clock != nil, "Clock not set")
 
 	short, err := Options{TTL: 300 * time.Millisecond}.resolve()
-	noErr(t, err)
-	equal(t, short.RenewInterval, 100*time.Millisecond, "RenewInterval for a 300ms TTL")
-	equal(t, short.ReplicaTimeout, 50*time.Millisecond, "ReplicaTimeout for a 300ms TTL")
+	require.NoError(t, err)
+	assert.Equal(t, 100*time.Millisecond, short.RenewInterval, "RenewInterval for a 300ms TTL")
+	assert.Equal(t, 50*time.Millisecond, short.ReplicaTimeout, "ReplicaTimeout for a 300ms TTL")
 }
 
 func TestOptionsInvalid(t *testing.T) {
@@ -70,18 +73,17 @@ func TestOptionsInvalid(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			_, err := tc.opts.resolve()
-			errIs(t, err, ErrInvalidOptions)
+			require.ErrorIs(t, err, ErrInvalidOptions)
 			var oe *OptionError
-			must(t, errors.As(err, &oe), "not an *OptionError: %v", err)
-			equal(t, oe.Field, tc.field, "field")
-			check(t, strings.Contains(err.Error(), tc.field) && strings.Contains(err.Error(), "allowed"),
-				"message does not name the field and range: %v", err)
+			require.True(t, errors.As(err, &oe), "not an *OptionError: %v", err)
+			assert.Equal(t, tc.field, oe.Field, "field")
+			assert.True(t, strings.Contains(err.Error(), tc.field) && strings.Contains(err.Error(), "allowed"), "message does not name the field and range: %v", err)
 		})
 	}
 	t.Run("layout", func(t *testing.T) {
 		t.Parallel()
 		_, err := Options{Layout: badLayout}.resolve()
-		errIs(t, err, ErrInvalidOptions)
-		errIs(t, err, snowflake.ErrBitWidths)
+		require.ErrorIs(t, err, ErrInvalidOptions)
+		require.ErrorIs(t, err, snowflake.ErrBitWidths)
 	})
 }

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/snowlease/idgen/internal/redistest"
 )
 
@@ -41,52 +44,48 @@ func TestRestartWithPersistence(t *testing.T) {
 			// Never released: Close would write the HWM back.
 			t.Cleanup(func() { _ = old.Close() })
 
-			noErr(t, old.Renew(ctx), "first renewal")
+			require.NoError(t, old.Renew(ctx), "first renewal")
 			firstFence := old.Fence()
 			aof := filepath.Join(srv.Dir(), "appendonlydir")
 			saved := filepath.Join(t.TempDir(), "appendonlydir")
 			if tc.restoreOld {
 				copyDir(t, aof, saved)
 			}
-			// Two more renewals a little apart raise the fence further.
-			for range 2 {
-				time.Sleep(150 * time.Millisecond)
-				noErr(t, old.Renew(ctx), "renewal")
-			}
+			// Later renewals raise the fence further as the clock moves on
+			// (the fence is capped at Redis' clock, so this is real time).
+			require.Eventually(t, func() bool { return old.Renew(ctx) == nil && old.Fence() > firstFence+10 },
+				5*time.Second, 10*time.Millisecond, "the fence did not rise")
 			lastFence := old.Fence()
-			must(t, lastFence > firstFence, "fence did not rise: %d then %d", firstFence, lastFence)
 
 			srv.Kill()
 			if tc.restoreOld {
-				noErr(t, os.RemoveAll(aof))
+				require.NoError(t, os.RemoveAll(aof))
 				copyDir(t, saved, aof)
 			}
 			srv.Restart()
 			hwm := hwmOf(t, c, "aof", 0)
 			if tc.restoreOld {
 				// The fault really happened: the restored data is older.
-				must(t, hwm >= firstFence && hwm < lastFence,
-					"restored HWM %d, want the first renewal's %d (below the last fence %d)", hwm, firstFence, lastFence)
+				require.True(t, hwm >= firstFence && hwm < lastFence, "restored HWM %d, want the first renewal's %d (below the last fence %d)", hwm, firstFence, lastFence)
 			}
 
 			// The old holder's key is back (its token, its expiry): its
 			// renewal must not go on from the older data.
-			errIs(t, old.Renew(ctx), ErrLeaseLost)
-			check(t, strings.Contains(old.Err().Error(), "restarted or failed over"), "reason: %v", old.Err())
+			require.ErrorIs(t, old.Renew(ctx), ErrLeaseLost)
+			assert.True(t, strings.Contains(old.Err().Error(), "restarted or failed over"), "reason: %v", old.Err())
 
 			before := redisTick(t, c, oneWorker)
-			eventually(t, 5*time.Second, func() bool {
+			require.Eventually(t, func() bool {
 				n, err := c.Exists(ctx, KeysOf("aof").Lease(0)).Result()
 				return err == nil && n == 0
-			}, "old lease key still there after the restart")
+			}, 5*time.Second, 5*time.Millisecond, "old lease key still there after the restart")
 			newer := mustAcquire(t, c, o)
 			t.Logf("old holder's fences: %d after the first renewal, %d at the crash; restored HWM %d; new holder starts after %d",
 				firstFence, lastFence, hwm, newer.StartAfter())
-			check(t, newer.StartAfter() >= lastFence,
-				"new holder starts after %d, below the old holder's fence %d", newer.StartAfter(), lastFence)
+			assert.True(t, newer.StartAfter() >= lastFence, "new holder starts after %d, below the old holder's fence %d", newer.StartAfter(), lastFence)
 			q := before + oneWorker.Ticks(o.Window) + oneWorker.Ticks(o.MaxSkew)
-			check(t, newer.StartAfter() >= q, "new holder starts after %d, below the quarantine %d", newer.StartAfter(), q)
-			noErr(t, newer.Close())
+			assert.True(t, newer.StartAfter() >= q, "new holder starts after %d, below the quarantine %d", newer.StartAfter(), q)
+			require.NoError(t, newer.Close())
 		})
 	}
 }
@@ -95,5 +94,5 @@ func TestRestartWithPersistence(t *testing.T) {
 // dst.
 func copyDir(t *testing.T, src, dst string) {
 	t.Helper()
-	noErr(t, os.CopyFS(dst, os.DirFS(src)), "copy", src)
+	require.NoError(t, os.CopyFS(dst, os.DirFS(src)), "copy %s", src)
 }

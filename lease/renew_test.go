@@ -3,9 +3,11 @@ package lease
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/snowlease/idgen/internal/redistest"
 )
@@ -27,15 +29,15 @@ func TestOptionsManualRenewal(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			o, err := tc.opts.resolve()
-			noErr(t, err)
-			equal(t, o.RenewInterval, ManualRenewal, "RenewInterval")
-			equal(t, o.ReplicaTimeout, tc.replica, "ReplicaTimeout")
-			equal(t, o.Window, o.TTL, "Window")
+			require.NoError(t, err)
+			assert.Equal(t, ManualRenewal, o.RenewInterval, "RenewInterval")
+			assert.Equal(t, tc.replica, o.ReplicaTimeout, "ReplicaTimeout")
+			assert.Equal(t, o.TTL, o.Window, "Window")
 		})
 	}
 	_, err := Options{RenewInterval: ManualRenewal, OpTimeout: 100 * time.Millisecond, ReplicaTimeout: 100 * time.Millisecond}.resolve()
 	var oe *OptionError
-	must(t, errors.As(err, &oe) && oe.Field == "ReplicaTimeout", "ReplicaTimeout = OpTimeout accepted with manual renewals: %v", err)
+	require.True(t, errors.As(err, &oe) && oe.Field == "ReplicaTimeout", "ReplicaTimeout = OpTimeout accepted with manual renewals: %v", err)
 }
 
 // With ManualRenewal nothing renews in the background; Renew raises the
@@ -47,76 +49,84 @@ func TestManualRenew(t *testing.T) {
 	admin := srv.Client(t)
 	ctx := context.Background()
 	o := testOpts("manual", layout64)
+	o.TTL = 10 * time.Second // real time: the key must not expire while the test runs
 	o.RenewInterval = ManualRenewal
+	f := inVirtualTime(t, c, &o)
 	l := mustAcquire(t, c, o)
 	g := newFakeGen(l)
 	l.Bind(g)
 	first := l.Fence()
+	assert.Equal(t, layout64.Tick(f.Now())+l.window, first, "fence at acquire")
 
-	// Longer than the default interval (TTL/3): no background renewal.
-	time.Sleep(o.TTL / 2)
+	// Well past the default interval (TTL/3): no timer, no background
+	// renewal.
 	calls := hook.calls.Load()
-	time.Sleep(o.TTL / 4)
-	equal(t, hook.calls.Load(), calls, "script calls without Renew")
-	equal(t, l.Stats().Renewals, uint64(0), "Renewals")
-	equal(t, l.Fence(), first, "fence without Renew")
+	assert.Zero(t, f.Timers(), "a timer armed with ManualRenewal")
+	f.Advance(o.TTL * 3 / 4)
+	assert.Equal(t, calls, hook.calls.Load(), "script calls without Renew")
+	assert.Equal(t, uint64(0), l.Stats().Renewals, "Renewals")
+	assert.Equal(t, first, l.Fence(), "fence without Renew")
 
-	noErr(t, l.Renew(ctx))
+	require.NoError(t, l.Renew(ctx))
 	second := l.Fence()
-	check(t, second > first, "fence did not rise: %d then %d", first, second)
-	check(t, hwmOf(t, admin, "manual", l.WorkerID()) >= second, "HWM below the new fence")
-	equal(t, g.fence, second, "target's fence")
-	equal(t, l.Stats().Renewals, uint64(1), "Renewals")
+	assert.Equal(t, first+layout64.Ticks(o.TTL*3/4), second, "the fence moves with the clock")
+	assert.GreaterOrEqual(t, hwmOf(t, admin, "manual", l.WorkerID()), second, "HWM below the new fence")
+	assert.Equal(t, second, g.Fence(), "target's fence")
+	assert.Equal(t, uint64(1), l.Stats().Renewals, "Renewals")
+	assert.Equal(t, f.Now(), l.Stats().LastRenew, "LastRenew")
 
 	// A failed renewal: the error comes back, the fence stays, the lease
 	// stays live.
 	hook.block.Store(true)
-	time.Sleep(5 * time.Millisecond)
+	f.Advance(5 * time.Millisecond)
 	err := l.Renew(ctx)
-	errIs(t, err, errInjected)
-	check(t, !errors.Is(err, ErrLeaseLost), "a failed call reported as a loss: %v", err)
-	noErr(t, l.Err())
-	equal(t, l.Fence(), second, "fence after a failed renewal")
-	equal(t, l.Stats().ConsecutiveFailures, uint64(1), "ConsecutiveFailures")
+	require.ErrorIs(t, err, errInjected)
+	assert.NotErrorIs(t, err, ErrLeaseLost, "a failed call reported as a loss")
+	require.NoError(t, l.Err())
+	assert.Equal(t, second, l.Fence(), "fence after a failed renewal")
+	assert.Equal(t, uint64(1), l.Stats().ConsecutiveFailures, "ConsecutiveFailures")
 	hook.block.Store(false)
 
 	// The key taken by someone else: the lease is lost and says so.
-	noErr(t, admin.Set(ctx, l.keys.Lease(l.WorkerID()), "intruder", 0).Err())
+	require.NoError(t, admin.Set(ctx, l.keys.Lease(l.WorkerID()), "intruder", 0).Err())
 	err = l.Renew(ctx)
-	errIs(t, err, ErrLeaseLost)
-	check(t, strings.Contains(err.Error(), "another token"), "reason: %v", err)
+	require.ErrorIs(t, err, ErrLeaseLost)
+	assert.Contains(t, err.Error(), "another token", "reason")
 	select {
 	case <-l.Done():
 	default:
 		t.Fatal("Done not closed after the loss")
 	}
-	check(t, g.Stopped(), "target not stopped")
-	errIs(t, l.Renew(ctx), ErrLeaseLost) // and stays so, without a call
+	assert.True(t, g.Stopped(), "target not stopped")
+	require.ErrorIs(t, l.Renew(ctx), ErrLeaseLost) // and stays so, without a call
 }
 
 // Renew works alongside the background loop, and after Release it returns
-// ErrClosed without calling Redis.
+// ErrClosed without calling Redis; the loop's timer is gone.
 func TestRenewNowAndAfterClose(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t, redistest.Config{})
 	c, hook := hookedClient(t, srv)
 	o := testOpts("renewnow", layout64)
-	o.TTL = 10 * time.Second // the loop's first renewal is seconds away
+	o.TTL = 10 * time.Second
+	f := inVirtualTime(t, c, &o)
 	l := mustAcquire(t, c, o)
 	first := l.Fence()
-	time.Sleep(5 * time.Millisecond)
-	noErr(t, l.Renew(context.Background()))
-	check(t, l.Fence() > first, "fence did not rise")
-	equal(t, l.Stats().Renewals, uint64(1), "Renewals")
+	require.NoError(t, f.BlockUntil(context.Background(), 1), "the loop's timer")
+	f.Advance(5 * time.Millisecond) // the loop's first renewal is far away
+	require.NoError(t, l.Renew(context.Background()))
+	assert.Equal(t, first+5, l.Fence(), "fence after Renew")
+	assert.Equal(t, uint64(1), l.Stats().Renewals, "Renewals")
 
-	noErr(t, l.Close())
+	require.NoError(t, l.Close())
+	assert.Zero(t, f.Timers(), "the loop's timer after Close")
 	calls := hook.calls.Load()
-	errIs(t, l.Renew(context.Background()), ErrClosed)
-	equal(t, hook.calls.Load(), calls, "script calls after Close")
+	require.ErrorIs(t, l.Renew(context.Background()), ErrClosed)
+	assert.Equal(t, calls, hook.calls.Load(), "script calls after Close")
 }
 
-// A manual lease that is not renewed expires like any other: the next
-// Renew finds the key gone.
+// A manual lease that is not renewed expires in Redis like any other: the
+// next Renew finds the key gone.
 func TestManualLeaseExpires(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t, redistest.Config{})
@@ -124,8 +134,10 @@ func TestManualLeaseExpires(t *testing.T) {
 	o := testOpts("manualexp", oneWorker)
 	o.TTL, o.RenewInterval = 200*time.Millisecond, ManualRenewal
 	l := mustAcquire(t, c, o)
-	time.Sleep(o.TTL + 100*time.Millisecond)
+	// Redis expires the key in its own (real) time.
+	require.Eventually(t, func() bool { return c.Exists(context.Background(), l.keys.Lease(l.WorkerID())).Val() == 0 },
+		5*time.Second, 10*time.Millisecond, "the key did not expire")
 	err := l.Renew(context.Background())
-	errIs(t, err, ErrLeaseLost)
-	check(t, strings.Contains(err.Error(), "expired"), "reason: %v", err)
+	require.ErrorIs(t, err, ErrLeaseLost)
+	assert.Contains(t, err.Error(), "expired", "reason")
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/snowlease/idgen/internal/redistest"
 )
@@ -71,29 +73,29 @@ func TestRoundTrips(t *testing.T) {
 			o.ReplicaTimeout = time.Second
 			ctx := context.Background()
 			for _, s := range []*redis.Script{acquireScript, renewScript, releaseScript} {
-				noErr(t, s.Load(ctx, c).Err()) // no NOSCRIPT fallback in the count
+				require.NoError(t, s.Load(ctx, c).Err()) // no NOSCRIPT fallback in the count
 			}
 			h.trips.Store(0)
 			l := mustAcquire(t, c, o)
 			first := h.trips.Load()
 			if replicas == 0 {
-				equal(t, first, int64(1), "round trips of the first acquire")
+				assert.Equal(t, int64(1), first, "round trips of the first acquire")
 			} else {
 				// acquire without WAIT, undo, acquire with WAIT 1
-				equal(t, first, int64(3), "round trips of the first acquire on a master with a replica")
+				assert.Equal(t, int64(3), first, "round trips of the first acquire on a master with a replica")
 			}
 			for range 3 {
 				h.trips.Store(0)
-				noErr(t, l.Renew(ctx))
-				equal(t, h.trips.Load(), int64(1), "round trips of a renewal")
+				require.NoError(t, l.Renew(ctx))
+				assert.Equal(t, int64(1), h.trips.Load(), "round trips of a renewal")
 			}
-			noErr(t, l.Close())
+			require.NoError(t, l.Close())
 			h.trips.Store(0)
 			l = mustAcquire(t, c, o) // knows nothing yet: a new lease
 			if replicas == 0 {
-				equal(t, h.trips.Load(), int64(1), "round trips of a later acquire")
+				assert.Equal(t, int64(1), h.trips.Load(), "round trips of a later acquire")
 			}
-			noErr(t, l.Close())
+			require.NoError(t, l.Close())
 		})
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/snowlease/idgen/clock"
 	"github.com/snowlease/idgen/lease"
 	"github.com/snowlease/idgen/snowflake"
 )
@@ -175,7 +176,7 @@ type node struct {
 	srv int // the server its connection goes to
 }
 
-// nodeClock is a node's snowflake.Clock: its monotonic reading advances with
+// nodeClock is a node's clock: its monotonic reading advances with
 // the simulation's virtual time (faster or slower by PPM), and its wall
 // clock is that plus an offset that jumps.
 type nodeClock struct {
@@ -189,6 +190,17 @@ func (c *nodeClock) Monotonic() time.Duration {
 }
 
 func (c *nodeClock) Now() time.Time { return simBase.Add(c.Monotonic() + c.offset) }
+
+// NewTimer and NewTicker complete clock.Clock for lease.Options. The
+// simulation renews by hand (ManualRenewal), so the lease never asks for a
+// timer: one would run on real time and break determinism.
+func (c *nodeClock) NewTimer(time.Duration) clock.Timer {
+	panic("sim: the lease asked for a timer; leases here renew by hand")
+}
+
+func (c *nodeClock) NewTicker(time.Duration) clock.Ticker {
+	panic("sim: the lease asked for a ticker; leases here renew by hand")
+}
 
 type world struct {
 	env  *Env
@@ -466,10 +478,10 @@ func (w *world) crash(n *node, d time.Duration) {
 // --- lease operations ---
 
 func (w *world) leaseOptions(n *node) lease.Options {
-	var clock snowflake.Clock
+	var clk clock.Clock
 	host := "none"
 	if n != nil {
-		clock, host = n.clock, n.name
+		clk, host = n.clock, n.name
 	}
 	o := lease.Options{
 		Namespace:     namespace,
@@ -482,7 +494,7 @@ func (w *world) leaseOptions(n *node) lease.Options {
 		OpTimeout:     opTimeout,
 		// A WAIT that falls short takes this long (virtual time).
 		ReplicaTimeout: max(time.Millisecond, w.p.TTL/10),
-		Clock:          clock,
+		Clock:          clk,
 		Host:           host,
 	}
 	if w.opt.Knob == KnobNoReplicaWait {

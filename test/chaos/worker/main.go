@@ -31,6 +31,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/snowlease/idgen"
+	"github.com/snowlease/idgen/clock"
 	"github.com/snowlease/idgen/clockguard"
 	"github.com/snowlease/idgen/snowflake"
 	"github.com/snowlease/idgen/test/chaos"
@@ -110,15 +111,16 @@ type exitError int
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 // offsetClock is the real clock with its wall time moved by off; elapsed
-// time is real.
+// time and timers are real.
 type offsetClock struct {
-	off   time.Duration
-	start time.Time
+	clock.Clock
+	off time.Duration
 }
 
-func (c offsetClock) Now() time.Time               { return time.Now().Add(c.off) }
-func (c offsetClock) Monotonic() time.Duration     { return time.Since(c.start) }
-func newOffsetClock(off time.Duration) offsetClock { return offsetClock{off: off, start: time.Now()} }
+func (c offsetClock) Now() time.Time { return c.Clock.Now().Add(c.off) }
+func newOffsetClock(off time.Duration) offsetClock {
+	return offsetClock{Clock: clock.System(), off: off}
+}
 
 func (c config) layout() (snowflake.Layout, error) {
 	epoch, err := time.Parse(time.RFC3339, c.epoch)
