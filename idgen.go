@@ -7,7 +7,7 @@
 // worker-ID lease, its heartbeat and the per-worker high-water mark) and
 // clockguard (the local clock measured against Redis TIME).
 //
-// An ID is, from the most significant bit down (snowflake.Twitter layout):
+// An ID is, from the most significant bit down (snowflake.Twitter() layout):
 //
 //	0 | 41 bits of milliseconds since 2010-11-04T01:42:54.657Z | 10 bits worker | 12 bits sequence
 //

@@ -77,8 +77,8 @@ func TestNewNextClose(t *testing.T) {
 
 	w := g.WorkerID()
 	require.GreaterOrEqual(t, w, int64(0))
-	require.LessOrEqual(t, w, snowflake.Twitter.MaxWorker())
-	assert.Equal(t, snowflake.Twitter, g.Layout())
+	require.LessOrEqual(t, w, snowflake.Twitter().MaxWorker())
+	assert.Equal(t, snowflake.Twitter(), g.Layout())
 	assert.Equal(t, "basic", g.Namespace())
 
 	var last snowflake.ID
@@ -87,10 +87,10 @@ func TestNewNextClose(t *testing.T) {
 		require.NoError(t, err)
 		require.Greater(t, id, last, "ID %d not above the previous", i)
 		last = id
-		p := snowflake.Twitter.Decompose(id)
+		p := snowflake.Twitter().Decompose(id)
 		require.Equal(t, w, p.Worker)
 	}
-	assert.WithinDuration(t, time.Now(), snowflake.Twitter.Decompose(last).Time, time.Second)
+	assert.WithinDuration(t, time.Now(), snowflake.Twitter().Decompose(last).Time, time.Second)
 
 	batch := make([]snowflake.ID, 5000)
 	got := 0
@@ -279,7 +279,7 @@ func TestLeaseLostReacquire(t *testing.T) {
 	total := 0
 	for _, ids := range results {
 		for _, id := range ids {
-			byWorker[snowflake.Twitter.Decompose(id).Worker]++
+			byWorker[snowflake.Twitter().Decompose(id).Worker]++
 		}
 		total += len(ids)
 	}
@@ -527,10 +527,10 @@ func TestSonyflakeLayout(t *testing.T) {
 	rs := redistest.Start(t, redistest.Config{})
 	client := rs.Client(t)
 	opts := fast("sony")
-	opts.Layout = snowflake.Sonyflake
+	opts.Layout = snowflake.Sonyflake()
 	g := newGen(t, client, opts)
 	id := nextRetry(t, g, time.Second)
-	assert.Equal(t, g.WorkerID(), snowflake.Sonyflake.Decompose(id).Worker)
+	assert.Equal(t, g.WorkerID(), snowflake.Sonyflake().Decompose(id).Worker)
 
 	// The namespace now refuses the Twitter layout.
 	_, err := idgen.New(context.Background(), client, fast("sony"))
@@ -630,7 +630,7 @@ func TestStartWaitIsReported(t *testing.T) {
 
 	// Every worker ID's high-water mark 0.5 s ahead: the next start waits
 	// for the clock to pass it.
-	ahead := snowflake.Twitter.Tick(time.Now().Add(500 * time.Millisecond)) // within MaxStartWait (700ms)
+	ahead := snowflake.Twitter().Tick(time.Now().Add(500 * time.Millisecond)) // within MaxStartWait (700ms)
 	pipe := client.Pipeline()
 	for w := range 1024 {
 		pipe.HSet(ctx, lease.KeysOf("waits").HWM, strconv.Itoa(w), ahead)

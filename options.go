@@ -45,7 +45,7 @@ func (p LeaseLostPolicy) String() string {
 // default a zero stands for. New copies the Options; changing them later has
 // no effect.
 type Options struct {
-	// Layout is the bit layout of the IDs. Zero means snowflake.Twitter. All
+	// Layout is the bit layout of the IDs. Zero means snowflake.Twitter(). All
 	// nodes of a namespace must use the same layout; the namespace records
 	// it on first use and refuses another.
 	Layout snowflake.Layout
@@ -165,9 +165,7 @@ const defaultNamespace = "idgen"
 // withDefaults fills the defaults this package owns; the rest are left zero
 // for the lease and clockguard packages to fill.
 func (o Options) withDefaults() Options {
-	if o.Layout == (snowflake.Layout{}) {
-		o.Layout = snowflake.Twitter
-	}
+	o.Layout = o.Layout.OrDefault()
 	if o.Namespace == "" {
 		o.Namespace = defaultNamespace
 	}

@@ -86,13 +86,13 @@ func TestRegressionWithGenerator(t *testing.T) {
 	for _, step := range []time.Duration{5 * time.Millisecond, 5 * time.Second, time.Hour} {
 		t.Run(step.String(), func(t *testing.T) {
 			clock := newFakeClock(0)
-			gen, err := snowflake.New(snowflake.Twitter, 7, snowflake.Options{Clock: clock})
+			gen, err := snowflake.New(snowflake.Twitter(), 7, snowflake.Options{Clock: clock})
 			if err != nil {
 				t.Fatal(err)
 			}
 			g, ev := startGuard(t, client, clockguard.Options{
 				Interval: 20 * time.Millisecond, Clock: clock, MaxSkew: 10 * time.Second,
-				Target: gen, HWM: gen.LastTick, Layout: snowflake.Twitter,
+				Target: gen, HWM: gen.LastTick, Layout: snowflake.Twitter(),
 			})
 			is := startIssuing(t, gen, 3)
 			eventually(t, 5*time.Second, "IDs issued", func() bool { return gen.LastTick() > 0 })
@@ -131,7 +131,7 @@ func TestRegressionWithGenerator(t *testing.T) {
 func TestPausePolicyStopsGenerator(t *testing.T) {
 	s := redistest.Start(t, redistest.Config{})
 	clock := newFakeClock(0)
-	gen, err := snowflake.New(snowflake.Twitter, 3, snowflake.Options{Clock: clock})
+	gen, err := snowflake.New(snowflake.Twitter(), 3, snowflake.Options{Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestPausePolicyStopsGenerator(t *testing.T) {
 func TestRedisPauseDoesNotBlockNext(t *testing.T) {
 	s := redistest.Start(t, redistest.Config{})
 	clock := newFakeClock(0)
-	gen, err := snowflake.New(snowflake.Twitter, 1, snowflake.Options{Clock: clock})
+	gen, err := snowflake.New(snowflake.Twitter(), 1, snowflake.Options{Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func TestRegressionReported(t *testing.T) {
 			clock := newFakeClock(0)
 			g, ev := startGuard(t, client, clockguard.Options{
 				Interval: noTicks, Clock: clock, MaxSkew: 10 * time.Second,
-				HWM: busyHWM(clock, snowflake.Twitter),
+				HWM: busyHWM(clock, snowflake.Twitter()),
 			})
 			if _, err := g.CheckNow(context.Background()); err != nil {
 				t.Fatal(err)
@@ -77,7 +77,7 @@ func TestRegressionReported(t *testing.T) {
 			if st.BehindHWM != 1 {
 				t.Fatalf("behind-HWM reports = %d, want 1", st.BehindHWM)
 			}
-			if b := st.LargestBehindHWM; b > step || b < step-snowflake.Twitter.TimeUnit-time.Millisecond {
+			if b := st.LargestBehindHWM; b > step || b < step-snowflake.Twitter().TimeUnit-time.Millisecond {
 				t.Fatalf("behind HWM by %v, want just under %v", b, step)
 			}
 			if len(ev.of(clockguard.EventBehindHWM)) != 1 {

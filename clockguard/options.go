@@ -113,7 +113,7 @@ type Options struct {
 	// expected; a long one is the clock's fault). Zero or negative means
 	// none.
 	HWM func() int64
-	// Layout turns HWM's ticks into time. Default snowflake.Twitter.
+	// Layout turns HWM's ticks into time. Default snowflake.Twitter().
 	Layout snowflake.Layout
 	// HWMTolerance is how far behind HWM the clock may be before it is
 	// reported; set it to the generator's MaxBorrow ticks, since borrowing
@@ -177,9 +177,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Clock == nil {
 		o.Clock = snowflake.SystemClock()
 	}
-	if isZeroLayout(o.Layout) {
-		o.Layout = snowflake.Twitter
-	}
+	o.Layout = o.Layout.OrDefault()
 	if o.HWM != nil {
 		if err := o.Layout.Validate(); err != nil {
 			return o, &OptionError{"Layout", err, "a valid snowflake.Layout when HWM is set"}
@@ -198,8 +196,4 @@ func (o Options) resolvable(e Estimate) error {
 			"at least the measured uncertainty %v (round trip %v to Redis)", e.Uncertainty, e.RTT)}
 	}
 	return nil
-}
-
-func isZeroLayout(l snowflake.Layout) bool {
-	return l.Epoch.IsZero() && l.TimeUnit == 0 && l.TimeBits == 0 && l.WorkerBits == 0 && l.SequenceBits == 0
 }

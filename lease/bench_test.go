@@ -20,7 +20,7 @@ func benchSetup(b *testing.B, ns string, taken int) (*redis.Client, Options) {
 	srv := redistest.Start(b, redistest.Config{})
 	c := srv.Client(b)
 	ctx := context.Background()
-	o := Options{Namespace: ns, Layout: snowflake.Twitter, TTL: time.Minute, Host: "bench"}
+	o := Options{Namespace: ns, Layout: snowflake.Twitter(), TTL: time.Minute, Host: "bench"}
 	l, err := Acquire(ctx, c, o) // creates the namespace
 	noErr(b, err)
 	noErr(b, l.Close())
@@ -103,7 +103,7 @@ func BenchmarkRenewReplica(b *testing.B) {
 	replica := redistest.Start(b, redistest.Config{ReplicaOf: master.Addr})
 	redistest.WaitSynced(b, master, replica)
 	c := master.Client(b)
-	o := Options{Namespace: "benchrep", Layout: snowflake.Twitter, TTL: time.Minute, Host: "bench", MinReplicas: 1}
+	o := Options{Namespace: "benchrep", Layout: snowflake.Twitter(), TTL: time.Minute, Host: "bench", MinReplicas: 1}
 	l, err := Acquire(context.Background(), c, o)
 	noErr(b, err)
 	b.Cleanup(func() { _ = l.Close() })

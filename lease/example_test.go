@@ -25,7 +25,7 @@ func ExampleAcquire() {
 	}
 	defer l.Close() // stops the generator, writes its last tick as the HWM, deletes the key
 
-	gen, err := snowflake.New(snowflake.Twitter, l.WorkerID(),
+	gen, err := snowflake.New(snowflake.Twitter(), l.WorkerID(),
 		snowflake.Options{StartAfter: l.StartAfter(), Fence: l.Fence()})
 	if err != nil {
 		log.Fatal(err)

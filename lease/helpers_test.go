@@ -21,9 +21,9 @@ import (
 
 // Layouts with small worker ranges, so tests can fill them.
 var (
-	oneWorker  = snowflake.Layout{Epoch: snowflake.Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 0, SequenceBits: 22}
-	twoWorkers = snowflake.Layout{Epoch: snowflake.Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 1, SequenceBits: 21}
-	layout64   = snowflake.Layout{Epoch: snowflake.Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 6, SequenceBits: 16}
+	oneWorker  = snowflake.Layout{Epoch: snowflake.Twitter().Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 0, SequenceBits: 22}
+	twoWorkers = snowflake.Layout{Epoch: snowflake.Twitter().Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 1, SequenceBits: 21}
+	layout64   = snowflake.Layout{Epoch: snowflake.Twitter().Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 6, SequenceBits: 16}
 )
 
 // testOpts are short-lived options: a 500ms TTL and a 20ms skew bound, so a

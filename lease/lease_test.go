@@ -81,7 +81,7 @@ func TestAcquire1024ThenFull(t *testing.T) {
 	srv := redistest.Start(t, redistest.Config{})
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: 64})
 	t.Cleanup(func() { _ = c.Close() })
-	o := testOpts("full", snowflake.Twitter)
+	o := testOpts("full", snowflake.Twitter())
 	o.TTL, o.OpTimeout = 20*time.Second, time.Minute // 1024 at once on a loaded machine, under -race
 
 	leases := make([]*Lease, 1024)
@@ -434,7 +434,7 @@ func TestLargeWorkerSpace(t *testing.T) {
 	srv := redistest.Start(t, redistest.Config{})
 	c := srv.Client(t)
 	ctx := context.Background()
-	lay := snowflake.Layout{Epoch: snowflake.Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 12, SequenceBits: 10}
+	lay := snowflake.Layout{Epoch: snowflake.Twitter().Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 12, SequenceBits: 10}
 	o := testOpts("large", lay)
 	o.TTL = 10 * time.Second
 	mustAcquire(t, c, o) // creates the namespace
@@ -453,7 +453,7 @@ func TestLargeWorkerSpace(t *testing.T) {
 	errIs(t, err, ErrNoWorkerAvailable)
 	check(t, strings.Contains(err.Error(), "all 4096 worker IDs"), "message: %v", err)
 
-	big := snowflake.Layout{Epoch: snowflake.Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 17, SequenceBits: 5}
+	big := snowflake.Layout{Epoch: snowflake.Twitter().Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 17, SequenceBits: 5}
 	ob := testOpts("huge", big)
 	ob.TTL = 10 * time.Second
 	x := mustAcquire(t, c, ob)

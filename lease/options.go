@@ -27,7 +27,7 @@ type Options struct {
 
 	// Layout is the bit layout of the IDs the lease's worker ID goes into.
 	// It fixes the worker range (0 to Layout.MaxWorker()) and the tick that
-	// fences and high-water marks are measured in. Default snowflake.Twitter.
+	// fences and high-water marks are measured in. Default snowflake.Twitter().
 	Layout snowflake.Layout
 
 	// TTL is how long the lease key lives in Redis without a renewal.
@@ -177,9 +177,7 @@ func (o Options) resolve() (Options, error) {
 	if err := checkNamespace(o.Namespace); err != nil {
 		return o, err
 	}
-	if o.Layout == (snowflake.Layout{}) {
-		o.Layout = snowflake.Twitter
-	}
+	o.Layout = o.Layout.OrDefault()
 	if err := o.Layout.Validate(); err != nil {
 		return o, fmt.Errorf("%w: Layout: %w", ErrInvalidOptions, err)
 	}

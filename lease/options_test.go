@@ -14,7 +14,7 @@ func TestOptionsDefaults(t *testing.T) {
 	o, err := Options{}.resolve()
 	noErr(t, err)
 	equal(t, o.Namespace, "idgen", "Namespace")
-	equal(t, o.Layout, snowflake.Twitter, "Layout")
+	equal(t, o.Layout, snowflake.Twitter(), "Layout")
 	equal(t, o.TTL, 10*time.Second, "TTL")
 	equal(t, o.Window, 10*time.Second, "Window")
 	equal(t, o.RenewInterval, 10*time.Second/3, "RenewInterval")
@@ -33,7 +33,7 @@ func TestOptionsDefaults(t *testing.T) {
 
 func TestOptionsInvalid(t *testing.T) {
 	t.Parallel()
-	badLayout := snowflake.Twitter
+	badLayout := snowflake.Twitter()
 	badLayout.TimeBits = 40
 	cases := []struct {
 		name  string

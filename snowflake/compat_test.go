@@ -13,7 +13,7 @@ import (
 // their defaults here).
 func TestTwitterMatchesBwmarrin(t *testing.T) {
 	t.Parallel()
-	if bw.Epoch != Twitter.Epoch.UnixMilli() || bw.NodeBits != Twitter.WorkerBits || bw.StepBits != Twitter.SequenceBits {
+	if bw.Epoch != Twitter().Epoch.UnixMilli() || bw.NodeBits != Twitter().WorkerBits || bw.StepBits != Twitter().SequenceBits {
 		t.Fatalf("bwmarrin defaults changed: epoch %d, bits %d/%d", bw.Epoch, bw.NodeBits, bw.StepBits)
 	}
 	for _, worker := range []int64{0, 1, 513, 1023} {
@@ -29,8 +29,8 @@ func TestTwitterMatchesBwmarrin(t *testing.T) {
 				steps++
 			}
 			// bwmarrin's parts -> our Compose -> the same int64.
-			ours, err := Twitter.Compose(Parts{
-				Tick:     Twitter.Tick(time.UnixMilli(theirs.Time())),
+			ours, err := Twitter().Compose(Parts{
+				Tick:     Twitter().Tick(time.UnixMilli(theirs.Time())),
 				Worker:   theirs.Node(),
 				Sequence: theirs.Step(),
 			})
@@ -39,7 +39,7 @@ func TestTwitterMatchesBwmarrin(t *testing.T) {
 					theirs, theirs.Time(), theirs.Node(), theirs.Step(), ours, err)
 			}
 			// Our Decompose -> bwmarrin's parts.
-			p := Twitter.Decompose(ID(theirs))
+			p := Twitter().Decompose(ID(theirs))
 			if p.Time.UnixMilli() != theirs.Time() || p.Worker != theirs.Node() || p.Sequence != theirs.Step() {
 				t.Fatalf("Decompose(%d) = %+v, bwmarrin says time %d node %d step %d",
 					theirs, p, theirs.Time(), theirs.Node(), theirs.Step())
@@ -51,11 +51,11 @@ func TestTwitterMatchesBwmarrin(t *testing.T) {
 	}
 
 	// Our generator's IDs, read with bwmarrin's methods and encodings.
-	g := mustNew(t, Twitter, 700, Options{})
+	g := mustNew(t, Twitter(), 700, Options{})
 	for range 5000 {
 		id := mustNext(t, g)
 		theirs := bw.ParseInt64(int64(id))
-		p := Twitter.Decompose(id)
+		p := Twitter().Decompose(id)
 		if theirs.Time() != p.Time.UnixMilli() || theirs.Node() != 700 || theirs.Step() != p.Sequence {
 			t.Fatalf("ID %d: ours %+v, bwmarrin time %d node %d step %d", id, p, theirs.Time(), theirs.Node(), theirs.Step())
 		}
@@ -72,7 +72,7 @@ func TestTwitterMatchesBwmarrin(t *testing.T) {
 			t.Fatalf("bwmarrin cannot read our JSON of %d: %v", id, err)
 		}
 	}
-	if p := Twitter.Decompose(mustNext(t, g)); time.Until(p.Time).Abs() > time.Second {
+	if p := Twitter().Decompose(mustNext(t, g)); time.Until(p.Time).Abs() > time.Second {
 		t.Errorf("ID time %v is not now", p.Time)
 	}
 }

@@ -250,7 +250,7 @@ func FuzzID(f *testing.F) {
 // FuzzParseFingerprint: what parses is a valid layout whose fingerprint is
 // the input; anything else is an error wrapping ErrFingerprint.
 func FuzzParseFingerprint(f *testing.F) {
-	for _, l := range []Layout{Twitter, Sonyflake} {
+	for _, l := range []Layout{Twitter(), Sonyflake()} {
 		f.Add(l.Fingerprint())
 	}
 	for _, s := range []string{"", "v1", "v1 epoch=0ms unit=1ms bits=41/10/12", "v1 epoch=1ms unit=0ms bits=41/10/12",

@@ -16,7 +16,7 @@ var start = time.Date(2025, 6, 1, 12, 0, 0, 300_000, time.UTC)
 
 // tinyLayout has 16 IDs per tick, so tests reach tick boundaries, borrowing
 // and fences after a few IDs.
-var tinyLayout = Layout{Epoch: Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 18, SequenceBits: 4}
+var tinyLayout = Layout{Epoch: Twitter().Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 18, SequenceBits: 4}
 
 func mustNew(t testing.TB, l Layout, worker int64, opts Options) *Generator {
 	t.Helper()
@@ -39,7 +39,7 @@ func mustNext(t testing.TB, g *Generator) ID {
 func TestNewValidates(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock(start)
-	max := Twitter.MaxTick()
+	max := Twitter().MaxTick()
 	cases := []struct {
 		name   string
 		layout Layout
@@ -48,15 +48,15 @@ func TestNewValidates(t *testing.T) {
 		want   error
 		field  string
 	}{
-		{"worker below 0", Twitter, -1, Options{}, ErrWorkerRange, "worker ID"},
-		{"worker above MaxWorker", Twitter, 1024, Options{}, ErrWorkerRange, "worker ID"},
-		{"StartAfter negative", Twitter, 0, Options{StartAfter: -1}, ErrOptionRange, "Options.StartAfter"},
-		{"StartAfter leaves no tick", Twitter, 0, Options{StartAfter: max}, ErrTimeExhausted, "Options.StartAfter"},
-		{"Fence negative", Twitter, 0, Options{Fence: -5}, ErrOptionRange, "Options.Fence"},
-		{"Fence above MaxTick", Twitter, 0, Options{Fence: max + 1}, ErrOptionRange, "Options.Fence"},
-		{"MaxBorrow negative", Twitter, 0, Options{MaxBorrow: -1}, ErrOptionRange, "Options.MaxBorrow"},
-		{"MaxBorrow above MaxTick", Twitter, 0, Options{MaxBorrow: max + 1}, ErrOptionRange, "Options.MaxBorrow"},
-		{"invalid layout", Layout{Epoch: Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 10, SequenceBits: 11}, 0, Options{}, ErrBitWidths, ""},
+		{"worker below 0", Twitter(), -1, Options{}, ErrWorkerRange, "worker ID"},
+		{"worker above MaxWorker", Twitter(), 1024, Options{}, ErrWorkerRange, "worker ID"},
+		{"StartAfter negative", Twitter(), 0, Options{StartAfter: -1}, ErrOptionRange, "Options.StartAfter"},
+		{"StartAfter leaves no tick", Twitter(), 0, Options{StartAfter: max}, ErrTimeExhausted, "Options.StartAfter"},
+		{"Fence negative", Twitter(), 0, Options{Fence: -5}, ErrOptionRange, "Options.Fence"},
+		{"Fence above MaxTick", Twitter(), 0, Options{Fence: max + 1}, ErrOptionRange, "Options.Fence"},
+		{"MaxBorrow negative", Twitter(), 0, Options{MaxBorrow: -1}, ErrOptionRange, "Options.MaxBorrow"},
+		{"MaxBorrow above MaxTick", Twitter(), 0, Options{MaxBorrow: max + 1}, ErrOptionRange, "Options.MaxBorrow"},
+		{"invalid layout", Layout{Epoch: Twitter().Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 10, SequenceBits: 11}, 0, Options{}, ErrBitWidths, ""},
 		{"epoch after the clock", Layout{Epoch: start.Add(time.Hour), TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 10, SequenceBits: 12}, 0, Options{}, ErrEpoch, ""},
 		{"clock past the layout's end", Layout{Epoch: start.Add(-time.Hour), TimeUnit: time.Millisecond, TimeBits: 21, WorkerBits: 20, SequenceBits: 22}, 0, Options{}, ErrTimeExhausted, ""},
 	}
@@ -84,12 +84,12 @@ func TestNewValidates(t *testing.T) {
 
 func TestNewDefaults(t *testing.T) {
 	t.Parallel()
-	g := mustNew(t, Twitter, 7, Options{})
-	if g.WorkerID() != 7 || g.Layout() != Twitter {
+	g := mustNew(t, Twitter(), 7, Options{})
+	if g.WorkerID() != 7 || g.Layout() != Twitter() {
 		t.Errorf("WorkerID, Layout = %d, %v", g.WorkerID(), g.Layout())
 	}
-	if g.Fence() != Twitter.MaxTick() {
-		t.Errorf("Fence = %d, want MaxTick %d when none is set", g.Fence(), Twitter.MaxTick())
+	if g.Fence() != Twitter().MaxTick() {
+		t.Errorf("Fence = %d, want MaxTick %d when none is set", g.Fence(), Twitter().MaxTick())
 	}
 	if g.LastTick() != 0 || g.Paused() {
 		t.Errorf("LastTick = %d, Paused = %v; want 0, false", g.LastTick(), g.Paused())
@@ -97,7 +97,7 @@ func TestNewDefaults(t *testing.T) {
 	before := time.Now()
 	id := mustNext(t, g)
 	after := time.Now()
-	p := Twitter.Decompose(id)
+	p := Twitter().Decompose(id)
 	// The real clock: the ID's tick holds the time it was issued.
 	if p.Time.After(after) || p.Time.Before(before.Add(-time.Millisecond)) {
 		t.Errorf("ID time %v not within [%v - 1ms, %v]", p.Time, before, after)
@@ -105,7 +105,7 @@ func TestNewDefaults(t *testing.T) {
 	if p.Worker != 7 || p.Sequence != 0 || g.LastTick() != p.Tick {
 		t.Errorf("parts %+v, LastTick %d", p, g.LastTick())
 	}
-	if now := g.Now(); now < p.Tick || now > Twitter.Tick(time.Now()) {
+	if now := g.Now(); now < p.Tick || now > Twitter().Tick(time.Now()) {
 		t.Errorf("Now = %d, want between %d and the wall clock's tick", now, p.Tick)
 	}
 }
@@ -115,8 +115,8 @@ func TestNewDefaults(t *testing.T) {
 func TestTickAnchoring(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock(start) // 0.3 ms into its tick
-	g := mustNew(t, Twitter, 1, Options{Clock: clock})
-	t0 := Twitter.Tick(start)
+	g := mustNew(t, Twitter(), 1, Options{Clock: clock})
+	t0 := Twitter().Tick(start)
 	if g.Now() != t0 {
 		t.Fatalf("Now = %d, want %d", g.Now(), t0)
 	}
@@ -331,7 +331,7 @@ func TestClockSteps(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			clock := newFakeClock(start)
-			g := mustNew(t, Twitter, 9, Options{Clock: clock})
+			g := mustNew(t, Twitter(), 9, Options{Clock: clock})
 			var ids []ID
 			issue := func(n int) {
 				for i := range n {
@@ -354,14 +354,14 @@ func TestClockSteps(t *testing.T) {
 					t.Fatalf("ID %d: %d after %d", i, ids[i], ids[i-1])
 				}
 			}
-			if p := Twitter.Decompose(ids[len(ids)-1]); p.Tick != g.Now() {
+			if p := Twitter().Decompose(ids[len(ids)-1]); p.Tick != g.Now() {
 				t.Errorf("last ID's tick %d, generator's clock %d", p.Tick, g.Now())
 			}
 
 			// A restart after the step: the wall clock is the only anchor.
 			g.Stop()
 			hwm := g.LastTick()
-			restarted := mustNew(t, Twitter, 9, Options{Clock: clock, StartAfter: hwm})
+			restarted := mustNew(t, Twitter(), 9, Options{Clock: clock, StartAfter: hwm})
 			got := make(chan ID, 1)
 			go func() { got <- mustNext(t, restarted) }()
 			var id ID
@@ -377,11 +377,11 @@ func TestClockSteps(t *testing.T) {
 					}
 				}
 			}
-			if id <= ids[len(ids)-1] || Twitter.Decompose(id).Tick != hwm+1 && Twitter.Decompose(id).Tick != restarted.Now() {
+			if id <= ids[len(ids)-1] || Twitter().Decompose(id).Tick != hwm+1 && Twitter().Decompose(id).Tick != restarted.Now() {
 				t.Fatalf("restarted generator's first ID %+v, old generator's last %+v",
-					Twitter.Decompose(id), Twitter.Decompose(ids[len(ids)-1]))
+					Twitter().Decompose(id), Twitter().Decompose(ids[len(ids)-1]))
 			}
-			if tick := Twitter.Decompose(id).Tick; tick > restarted.Now() {
+			if tick := Twitter().Decompose(id).Tick; tick > restarted.Now() {
 				t.Errorf("restarted generator issued tick %d ahead of its clock %d without MaxBorrow", tick, restarted.Now())
 			}
 		})
@@ -560,7 +560,7 @@ func TestStopIsAtomic(t *testing.T) {
 	t.Parallel()
 	// One sequence bit, a fixed clock and unlimited borrowing: the tick moves
 	// every 2 IDs, so an ID issued late is likely to carry a new tick.
-	l := Layout{Epoch: Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 21, SequenceBits: 1}
+	l := Layout{Epoch: Twitter().Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 21, SequenceBits: 1}
 	for round := range 300 {
 		g := mustNew(t, l, 3, Options{Clock: newFakeClock(start), MaxBorrow: 1 << 30})
 		var issued atomic.Int64
@@ -782,7 +782,7 @@ func TestTimeExhausted(t *testing.T) {
 }
 
 func TestNextAllocatesNothing(t *testing.T) {
-	g := mustNew(t, Twitter, 1, Options{Clock: newFakeClock(start), MaxBorrow: 1 << 20})
+	g := mustNew(t, Twitter(), 1, Options{Clock: newFakeClock(start), MaxBorrow: 1 << 20})
 	dst := make([]ID, 8)
 	if a := testing.AllocsPerRun(1000, func() { mustNext(t, g) }); a != 0 {
 		t.Errorf("Next allocates %v times", a)
@@ -790,8 +790,8 @@ func TestNextAllocatesNothing(t *testing.T) {
 	if a := testing.AllocsPerRun(1000, func() { _, _ = g.NextN(dst) }); a != 0 {
 		t.Errorf("NextN allocates %v times", a)
 	}
-	t0 := Twitter.Tick(start)
-	fenced := mustNew(t, Twitter, 1, Options{Clock: newFakeClock(start), Fence: t0})
+	t0 := Twitter().Tick(start)
+	fenced := mustNew(t, Twitter(), 1, Options{Clock: newFakeClock(start), Fence: t0})
 	fenced.state.Store(fenced.stateAt(t0) | fenced.seqMask)
 	if a := testing.AllocsPerRun(1000, func() {
 		if _, err := fenced.Next(); err != ErrFenced {

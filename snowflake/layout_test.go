@@ -12,18 +12,18 @@ import (
 
 func TestPresetsValid(t *testing.T) {
 	t.Parallel()
-	for name, l := range map[string]Layout{"Twitter": Twitter, "Sonyflake": Sonyflake} {
+	for name, l := range map[string]Layout{"Twitter": Twitter(), "Sonyflake": Sonyflake()} {
 		if err := l.Validate(); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	if got := Twitter.Capacity(); got != 4_096_000 {
+	if got := Twitter().Capacity(); got != 4_096_000 {
 		t.Errorf("Twitter.Capacity() = %v, want 4096000", got)
 	}
-	if got := Sonyflake.Capacity(); got != 25_600 {
+	if got := Sonyflake().Capacity(); got != 25_600 {
 		t.Errorf("Sonyflake.Capacity() = %v, want 25600", got)
 	}
-	if got, want := Twitter.End(), time.UnixMilli(1288834974657+1<<41).UTC(); !got.Equal(want) {
+	if got, want := Twitter().End(), time.UnixMilli(1288834974657+1<<41).UTC(); !got.Equal(want) {
 		t.Errorf("Twitter.End() = %v, want %v", got, want)
 	}
 }
@@ -33,7 +33,7 @@ func TestPresetsValid(t *testing.T) {
 func TestValidateErrors(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	ok := Layout{Epoch: Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 10, SequenceBits: 12}
+	ok := Layout{Epoch: Twitter().Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 10, SequenceBits: 12}
 	with := func(f func(*Layout)) Layout { l := ok; f(&l); return l }
 	cases := []struct {
 		name   string
@@ -83,10 +83,10 @@ func TestValidateErrors(t *testing.T) {
 // TestTimeAndTick: Time is exact far from the epoch, and Tick inverts it.
 func TestTimeAndTick(t *testing.T) {
 	t.Parallel()
-	long := Layout{Epoch: Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 50, WorkerBits: 1, SequenceBits: 12}
-	hourly := Layout{Epoch: Twitter.Epoch, TimeUnit: time.Hour, TimeBits: 40, WorkerBits: 11, SequenceBits: 12}
+	long := Layout{Epoch: Twitter().Epoch, TimeUnit: time.Millisecond, TimeBits: 50, WorkerBits: 1, SequenceBits: 12}
+	hourly := Layout{Epoch: Twitter().Epoch, TimeUnit: time.Hour, TimeBits: 40, WorkerBits: 11, SequenceBits: 12}
 	rng := rand.New(rand.NewPCG(3, 4))
-	for _, l := range []Layout{Twitter, Sonyflake, long, hourly} {
+	for _, l := range []Layout{Twitter(), Sonyflake(), long, hourly} {
 		ticks := []int64{0, 1, -1, l.MaxTick(), l.MaxTick() + 1, math.MaxInt64 / int64(l.TimeUnit), math.MaxInt64/int64(l.TimeUnit) + 1}
 		for range 1000 {
 			ticks = append(ticks, rng.Int64N(l.MaxTick()+1))
@@ -118,7 +118,7 @@ func TestTimeAndTick(t *testing.T) {
 }
 
 func TestParseFingerprint(t *testing.T) {
-	for _, l := range []Layout{Twitter, Sonyflake} {
+	for _, l := range []Layout{Twitter(), Sonyflake()} {
 		got, err := ParseFingerprint(l.Fingerprint())
 		if err != nil || !got.Epoch.Equal(l.Epoch) || got.TimeUnit != l.TimeUnit || got.TimeBits != l.TimeBits ||
 			got.WorkerBits != l.WorkerBits || got.SequenceBits != l.SequenceBits {

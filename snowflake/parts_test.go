@@ -13,9 +13,9 @@ import (
 // and IDs order like (tick, worker, sequence).
 func TestComposeDecomposeRoundTrip(t *testing.T) {
 	t.Parallel()
-	layouts := []Layout{Twitter, Sonyflake, tinyLayout,
-		{Epoch: Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 32, WorkerBits: 0, SequenceBits: 31},
-		{Epoch: Twitter.Epoch, TimeUnit: time.Second, TimeBits: 20, WorkerBits: 31, SequenceBits: 12}}
+	layouts := []Layout{Twitter(), Sonyflake(), tinyLayout,
+		{Epoch: Twitter().Epoch, TimeUnit: time.Millisecond, TimeBits: 32, WorkerBits: 0, SequenceBits: 31},
+		{Epoch: Twitter().Epoch, TimeUnit: time.Second, TimeBits: 20, WorkerBits: 31, SequenceBits: 12}}
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, l := range layouts {
 		randParts := func() Parts {
@@ -62,7 +62,7 @@ func TestComposeDecomposeRoundTrip(t *testing.T) {
 
 func TestComposeErrors(t *testing.T) {
 	t.Parallel()
-	l := Twitter
+	l := Twitter()
 	cases := []struct {
 		name  string
 		p     Parts
@@ -91,14 +91,14 @@ func TestComposeErrors(t *testing.T) {
 			t.Log(err)
 		})
 	}
-	bad := Layout{Epoch: Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 10, SequenceBits: 13}
+	bad := Layout{Epoch: Twitter().Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 10, SequenceBits: 13}
 	if _, err := bad.Compose(Parts{}); !errors.Is(err, ErrBitWidths) {
 		t.Errorf("Compose with a bad layout: %v", err)
 	}
 	if err := bad.Valid(1); !errors.Is(err, ErrBitWidths) {
 		t.Errorf("Valid with a bad layout: %v", err)
 	}
-	future := Twitter
+	future := Twitter()
 	future.Epoch = time.Now().Add(time.Hour)
 	if _, err := future.Compose(Parts{Tick: 1}); err != nil {
 		t.Errorf("Compose with a future epoch: %v", err)
@@ -108,35 +108,35 @@ func TestComposeErrors(t *testing.T) {
 func TestComposeFromTime(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2024, 2, 29, 12, 0, 0, 123_456_789, time.UTC)
-	id, err := Twitter.Compose(Parts{Time: at, Worker: 3, Sequence: 9})
+	id, err := Twitter().Compose(Parts{Time: at, Worker: 3, Sequence: 9})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := Twitter.Decompose(id)
-	if p.Tick != Twitter.Tick(at) || !p.Time.Equal(at.Truncate(time.Millisecond)) || p.Worker != 3 || p.Sequence != 9 {
+	p := Twitter().Decompose(id)
+	if p.Tick != Twitter().Tick(at) || !p.Time.Equal(at.Truncate(time.Millisecond)) || p.Worker != 3 || p.Sequence != 9 {
 		t.Errorf("Decompose = %+v", p)
 	}
 	// A set Tick wins over Time.
-	id2, _ := Twitter.Compose(Parts{Time: at, Tick: 5})
-	if Twitter.Decompose(id2).Tick != 5 {
-		t.Errorf("Tick 5 with Time set gave tick %d", Twitter.Decompose(id2).Tick)
+	id2, _ := Twitter().Compose(Parts{Time: at, Tick: 5})
+	if Twitter().Decompose(id2).Tick != 5 {
+		t.Errorf("Tick 5 with Time set gave tick %d", Twitter().Decompose(id2).Tick)
 	}
 }
 
 func TestValid(t *testing.T) {
 	t.Parallel()
 	for _, id := range []ID{0, 1, math.MaxInt64} {
-		if err := Twitter.Valid(id); err != nil {
+		if err := Twitter().Valid(id); err != nil {
 			t.Errorf("Valid(%d): %v", id, err)
 		}
 	}
 	for _, id := range []ID{-1, math.MinInt64} {
-		if err := Twitter.Valid(id); !errors.Is(err, ErrInvalidID) {
+		if err := Twitter().Valid(id); !errors.Is(err, ErrInvalidID) {
 			t.Errorf("Valid(%d) = %v, want ErrInvalidID", id, err)
 		}
 	}
 	// Decompose of a negative ID reads it without the sign bit.
-	if p := Twitter.Decompose(-1); p.Tick != Twitter.MaxTick() || p.Worker != 1023 || p.Sequence != 4095 {
+	if p := Twitter().Decompose(-1); p.Tick != Twitter().MaxTick() || p.Worker != 1023 || p.Sequence != 4095 {
 		t.Errorf("Decompose(-1) = %+v", p)
 	}
 }
