@@ -278,7 +278,7 @@ func (g *Generator) releaseQuietly(l *lease.Lease) {
 // OnStartWait and to the logger (slog.Default() when Options.Logger is nil).
 func (g *Generator) waitPast(ctx context.Context, gen *snowflake.Generator, worker, tick int64, reason WaitReason) error {
 	unit := g.opts.Layout.TimeUnit
-	behind := tick - gen.Now()
+	behind := tick - gen.CurrentTick()
 	if behind < 0 {
 		return nil
 	}
@@ -298,7 +298,7 @@ func (g *Generator) waitPast(ctx context.Context, gen *snowflake.Generator, work
 			return fmt.Errorf("waiting %v for the %s: %w", wait.Round(time.Millisecond), reason, ctx.Err())
 		case <-t.C:
 		}
-		behind = tick - gen.Now()
+		behind = tick - gen.CurrentTick()
 		if behind < 0 {
 			return nil
 		}
@@ -455,7 +455,7 @@ func (g *Generator) Ready() error {
 		return g.explain(snowflake.ErrStopped)
 	case gen.Paused():
 		return g.explain(snowflake.ErrPaused)
-	case max(gen.Now(), gen.LastTick()) > gen.Fence():
+	case max(gen.CurrentTick(), gen.LastTick()) > gen.Fence():
 		return g.explain(snowflake.ErrFenced)
 	}
 	g.mu.Lock()

@@ -60,7 +60,7 @@ func (g *Generator) Stats() Stats {
 	g.mu.Unlock()
 	c.add(nodeCounters(n))
 	ls := n.lease.Stats()
-	now := n.gen.Now()
+	now := n.gen.CurrentTick()
 	s := Stats{
 		Namespace:     g.opts.Namespace,
 		WorkerID:      n.lease.WorkerID(),

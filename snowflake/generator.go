@@ -441,8 +441,9 @@ func (v divisor) div(x uint64) uint64 {
 	return hi >> v.shift
 }
 
-// Now is the generator's current tick by its monotonic clock.
-func (g *Generator) Now() int64 { return g.now() }
+// CurrentTick is the generator's current tick by its monotonic clock (not a
+// time: Layout.Time converts it).
+func (g *Generator) CurrentTick() int64 { return g.now() }
 
 // LastTick is the tick of the last ID issued, or StartAfter if none was. It
 // is the highest tick issued: after Stop it no longer changes, and the lease

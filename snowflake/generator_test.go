@@ -105,7 +105,7 @@ func TestNewDefaults(t *testing.T) {
 	if p.Worker != 7 || p.Sequence != 0 || g.LastTick() != p.Tick {
 		t.Errorf("parts %+v, LastTick %d", p, g.LastTick())
 	}
-	if now := g.Now(); now < p.Tick || now > Twitter().Tick(time.Now()) {
+	if now := g.CurrentTick(); now < p.Tick || now > Twitter().Tick(time.Now()) {
 		t.Errorf("Now = %d, want between %d and the wall clock's tick", now, p.Tick)
 	}
 }
@@ -117,16 +117,16 @@ func TestTickAnchoring(t *testing.T) {
 	clock := newFakeClock(start) // 0.3 ms into its tick
 	g := mustNew(t, Twitter(), 1, Options{Clock: clock})
 	t0 := Twitter().Tick(start)
-	if g.Now() != t0 {
-		t.Fatalf("Now = %d, want %d", g.Now(), t0)
+	if g.CurrentTick() != t0 {
+		t.Fatalf("Now = %d, want %d", g.CurrentTick(), t0)
 	}
 	clock.Advance(699 * time.Microsecond)
-	if g.Now() != t0 {
-		t.Errorf("0.999 ms into the tick: Now = %d, want %d", g.Now(), t0)
+	if g.CurrentTick() != t0 {
+		t.Errorf("0.999 ms into the tick: Now = %d, want %d", g.CurrentTick(), t0)
 	}
 	clock.Advance(time.Microsecond)
-	if g.Now() != t0+1 {
-		t.Errorf("at the next boundary: Now = %d, want %d", g.Now(), t0+1)
+	if g.CurrentTick() != t0+1 {
+		t.Errorf("at the next boundary: Now = %d, want %d", g.CurrentTick(), t0+1)
 	}
 }
 
@@ -218,8 +218,8 @@ func TestWaitsForNextTick(t *testing.T) {
 		if n > 16 {
 			t.Fatalf("tick %d has %d IDs, more than the layout's 16", tick, n)
 		}
-		if tick > g.Now() {
-			t.Fatalf("tick %d issued ahead of the clock (%d) without MaxBorrow", tick, g.Now())
+		if tick > g.CurrentTick() {
+			t.Fatalf("tick %d issued ahead of the clock (%d) without MaxBorrow", tick, g.CurrentTick())
 		}
 	}
 	if len(ticks) < goroutines*each/16 {
@@ -342,11 +342,11 @@ func TestClockSteps(t *testing.T) {
 				}
 			}
 			issue(1000)
-			before := g.Now()
+			before := g.CurrentTick()
 			clock.Advance(tc.monotonic)
 			clock.StepWall(tc.wall)
-			if want := before + int64(tc.monotonic/tick); g.Now() != want {
-				t.Fatalf("Now = %d after the step, want %d", g.Now(), want)
+			if want := before + int64(tc.monotonic/tick); g.CurrentTick() != want {
+				t.Fatalf("Now = %d after the step, want %d", g.CurrentTick(), want)
 			}
 			issue(1000)
 			for i := 1; i < len(ids); i++ {
@@ -354,8 +354,8 @@ func TestClockSteps(t *testing.T) {
 					t.Fatalf("ID %d: %d after %d", i, ids[i], ids[i-1])
 				}
 			}
-			if p := Twitter().Decompose(ids[len(ids)-1]); p.Tick != g.Now() {
-				t.Errorf("last ID's tick %d, generator's clock %d", p.Tick, g.Now())
+			if p := Twitter().Decompose(ids[len(ids)-1]); p.Tick != g.CurrentTick() {
+				t.Errorf("last ID's tick %d, generator's clock %d", p.Tick, g.CurrentTick())
 			}
 
 			// A restart after the step: the wall clock is the only anchor.
@@ -370,19 +370,19 @@ func TestClockSteps(t *testing.T) {
 				case id = <-got:
 				case <-time.After(5 * time.Millisecond):
 					if time.Now().After(deadline) {
-						t.Fatalf("clock at %d, StartAfter %d: Next still waits", restarted.Now(), hwm)
+						t.Fatalf("clock at %d, StartAfter %d: Next still waits", restarted.CurrentTick(), hwm)
 					}
-					if restarted.Now() <= hwm {
+					if restarted.CurrentTick() <= hwm {
 						clock.Advance(10 * time.Minute) // the wall clock catches up
 					}
 				}
 			}
-			if id <= ids[len(ids)-1] || Twitter().Decompose(id).Tick != hwm+1 && Twitter().Decompose(id).Tick != restarted.Now() {
+			if id <= ids[len(ids)-1] || Twitter().Decompose(id).Tick != hwm+1 && Twitter().Decompose(id).Tick != restarted.CurrentTick() {
 				t.Fatalf("restarted generator's first ID %+v, old generator's last %+v",
 					Twitter().Decompose(id), Twitter().Decompose(ids[len(ids)-1]))
 			}
-			if tick := Twitter().Decompose(id).Tick; tick > restarted.Now() {
-				t.Errorf("restarted generator issued tick %d ahead of its clock %d without MaxBorrow", tick, restarted.Now())
+			if tick := Twitter().Decompose(id).Tick; tick > restarted.CurrentTick() {
+				t.Errorf("restarted generator issued tick %d ahead of its clock %d without MaxBorrow", tick, restarted.CurrentTick())
 			}
 		})
 	}
@@ -419,7 +419,7 @@ func TestStartAfter(t *testing.T) {
 		for i := range 5 {
 			select {
 			case id := <-got:
-				t.Fatalf("Next returned tick %d with the clock at %d", tinyLayout.Decompose(id).Tick, g.Now())
+				t.Fatalf("Next returned tick %d with the clock at %d", tinyLayout.Decompose(id).Tick, g.CurrentTick())
 			case <-time.After(10 * time.Millisecond):
 			}
 			clock.Advance(time.Millisecond)

@@ -56,7 +56,7 @@ func checkRange(field string, v, lo, hi int64, err error) error {
 
 // Decompose splits id into its parts. It does not check id: for a valid
 // layout every non-negative ID has parts in range; a negative ID is read as
-// if its sign bit were clear. Use Valid to check.
+// if its sign bit were clear. Use CheckID to check.
 func (l Layout) Decompose(id ID) Parts {
 	u := uint64(id) &^ (1 << 63)
 	tick := int64(u >> (l.WorkerBits + l.SequenceBits))
@@ -98,13 +98,13 @@ func (l Layout) Compose(p Parts) (ID, error) {
 	return ID(tick<<(l.WorkerBits+l.SequenceBits) | p.Worker<<l.SequenceBits | p.Sequence), nil
 }
 
-// Valid reports whether id can be an ID of this layout: it must not be
+// CheckID reports whether id can be an ID of this layout: it must not be
 // negative, and the layout must pass Validate, except that its epoch may be
 // in the future. For such a layout every non-negative int64 has its tick,
 // worker and sequence in range, so the sign is all there is to check of the
-// ID itself. Valid cannot tell whether the ID was really issued, nor under
+// ID itself. CheckID cannot tell whether the ID was really issued, nor under
 // which layout.
-func (l Layout) Valid(id ID) error {
+func (l Layout) CheckID(id ID) error {
 	if err := l.checkShape(); err != nil {
 		return err
 	}

@@ -38,7 +38,7 @@ func TestComposeDecomposeRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: Compose(%+v): %v", l.Fingerprint(), p, err)
 			}
-			if id < 0 || l.Valid(id) != nil {
+			if id < 0 || l.CheckID(id) != nil {
 				t.Fatalf("%s: Compose(%+v) = %d, not valid", l.Fingerprint(), p, id)
 			}
 			got := l.Decompose(id)
@@ -95,8 +95,8 @@ func TestComposeErrors(t *testing.T) {
 	if _, err := bad.Compose(Parts{}); !errors.Is(err, ErrBitWidths) {
 		t.Errorf("Compose with a bad layout: %v", err)
 	}
-	if err := bad.Valid(1); !errors.Is(err, ErrBitWidths) {
-		t.Errorf("Valid with a bad layout: %v", err)
+	if err := bad.CheckID(1); !errors.Is(err, ErrBitWidths) {
+		t.Errorf("CheckID with a bad layout: %v", err)
 	}
 	future := Twitter()
 	future.Epoch = time.Now().Add(time.Hour)
@@ -123,16 +123,16 @@ func TestComposeFromTime(t *testing.T) {
 	}
 }
 
-func TestValid(t *testing.T) {
+func TestCheckID(t *testing.T) {
 	t.Parallel()
 	for _, id := range []ID{0, 1, math.MaxInt64} {
-		if err := Twitter().Valid(id); err != nil {
-			t.Errorf("Valid(%d): %v", id, err)
+		if err := Twitter().CheckID(id); err != nil {
+			t.Errorf("CheckID(%d): %v", id, err)
 		}
 	}
 	for _, id := range []ID{-1, math.MinInt64} {
-		if err := Twitter().Valid(id); !errors.Is(err, ErrInvalidID) {
-			t.Errorf("Valid(%d) = %v, want ErrInvalidID", id, err)
+		if err := Twitter().CheckID(id); !errors.Is(err, ErrInvalidID) {
+			t.Errorf("CheckID(%d) = %v, want ErrInvalidID", id, err)
 		}
 	}
 	// Decompose of a negative ID reads it without the sign bit.

@@ -412,7 +412,7 @@ func (w *world) step(n *node) {
 // wait for the clock, which in the simulation stands still.
 func canIssue(g *snowflake.Generator, maxBorrow int64) bool {
 	last := g.LastTick()
-	return last+1 <= g.Now()+maxBorrow || last+1 > g.Fence()
+	return last+1 <= g.CurrentTick()+maxBorrow || last+1 > g.Fence()
 }
 
 func (w *world) issue(n *node, h *holder) {
