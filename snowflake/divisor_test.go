@@ -33,3 +33,40 @@ func TestDivisor(t *testing.T) {
 		}
 	}
 }
+
+// divSink keeps the benchmarks' results alive.
+var divSink uint64
+
+// BenchmarkDivisor compares the multiply-shift divisor with a division
+// instruction, dividing elapsed nanoseconds (up to about 50 days of them) by
+// a tick length the compiler cannot see, as tickAt does on every call.
+func BenchmarkDivisor(b *testing.B) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	xs := make([]uint64, 1024)
+	for i := range xs {
+		xs[i] = rng.Uint64() >> 22
+	}
+	for _, unit := range []time.Duration{time.Millisecond, 10 * time.Millisecond} {
+		g := &Generator{unit: int64(unit), div: newDivisor(uint64(unit))}
+		b.Run("multiply-shift/"+unit.String(), func(b *testing.B) {
+			b.ReportAllocs()
+			var sum uint64
+			i := 0
+			for b.Loop() {
+				sum += g.div.div(xs[i&1023])
+				i++
+			}
+			divSink = sum
+		})
+		b.Run("division/"+unit.String(), func(b *testing.B) {
+			b.ReportAllocs()
+			var sum uint64
+			i := 0
+			for b.Loop() {
+				sum += xs[i&1023] / uint64(g.unit)
+				i++
+			}
+			divSink = sum
+		})
+	}
+}
