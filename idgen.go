@@ -154,7 +154,7 @@ type counters struct {
 // otherwise it becomes free one TTL after the process ends.
 func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Generator, error) {
 	if client == nil {
-		return nil, &OptionError{Field: "client", Value: nil, Reason: "a Redis client is required"}
+		return nil, errNilClient()
 	}
 	// Every option is checked before the first network call.
 	if err := opts.Validate(); err != nil {

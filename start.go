@@ -40,7 +40,7 @@ type Starting struct {
 // stops the start, or closes the Generator once started.
 func Start(client redis.UniversalClient, opts Options) (*Starting, error) {
 	if client == nil {
-		return nil, &OptionError{Field: "client", Value: nil, Reason: "a Redis client is required"}
+		return nil, errNilClient()
 	}
 	if err := opts.Validate(); err != nil {
 		return nil, err

@@ -31,7 +31,7 @@ func Check(ctx context.Context, client redis.UniversalClient, opts Options) (Est
 		return Estimate{}, err
 	}
 	if client == nil {
-		return Estimate{}, &OptionError{"client", client, "a redis client"}
+		return Estimate{}, errNilClient()
 	}
 	return startCheck(ctx, source(client, o.Key), o, nil)
 }
@@ -146,7 +146,7 @@ func newGuard(client redis.UniversalClient, opts Options) (*Guard, error) {
 		return nil, err
 	}
 	if client == nil {
-		return nil, &OptionError{"client", client, "a redis client"}
+		return nil, errNilClient()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &Guard{

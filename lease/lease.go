@@ -115,7 +115,7 @@ type Stats struct {
 // background, and otherwise expires after TTL.
 func Acquire(ctx context.Context, client redis.UniversalClient, opts Options) (*Lease, error) {
 	if client == nil {
-		return nil, fmt.Errorf("%w: client is nil", ErrInvalidOptions)
+		return nil, errNilClient()
 	}
 	o, err := opts.resolve()
 	if err != nil {

@@ -35,7 +35,7 @@ const listScanLimit = 1 << 16
 // It is not atomic: leases may come and go while it runs. ctx bounds it.
 func List(ctx context.Context, client redis.UniversalClient, namespace string) ([]Info, error) {
 	if client == nil {
-		return nil, fmt.Errorf("%w: client is nil", ErrInvalidOptions)
+		return nil, errNilClient()
 	}
 	if err := checkNamespace(namespace); err != nil {
 		return nil, err

@@ -121,3 +121,12 @@ func ExampleGenerator_SetFence() {
 	// snowflake: fence reached
 	// <nil>
 }
+
+func ExampleLayout_OrDefault() {
+	var l snowflake.Layout // a zero Layout in an options struct means the default
+	fmt.Println(l.IsZero(), l.OrDefault() == snowflake.Twitter())
+	fmt.Println(l.OrDefault().Fingerprint())
+	// Output:
+	// true true
+	// v1 epoch=1288834974657ms unit=1ms bits=41/10/12
+}

@@ -141,8 +141,9 @@ type Generator struct {
 // New returns a generator for the given worker ID. It checks the layout
 // against the clock (Validate), the worker ID (0 to MaxWorker) and the
 // options, and returns an error naming the first field out of range: a
-// Layout error (ErrBitWidths, ErrEpoch, ...) or a *RangeError wrapping
-// ErrWorkerRange, ErrOptionRange or ErrTimeExhausted.
+// Layout error (ErrBitWidths, ErrEpoch, ...) or an *OptionError wrapping
+// ErrInvalidOptions (and ErrWorkerRange for the worker ID, ErrTimeExhausted
+// for a StartAfter that leaves no tick).
 func New(l Layout, worker int64, opts Options) (*Generator, error) {
 	g := &Generator{layout: l, worker: worker, maxBorrow: opts.MaxBorrow}
 	var wall time.Time
@@ -158,15 +159,15 @@ func New(l Layout, worker int64, opts Options) (*Generator, error) {
 		return nil, err
 	}
 	g.maxTick = l.MaxTick()
-	startErr := ErrOptionRange
+	var startErr error
 	if opts.StartAfter > 0 {
 		startErr = ErrTimeExhausted // the high-water mark is at the layout's end
 	}
 	checks := []error{
-		checkRange("worker ID", worker, 0, l.MaxWorker(), ErrWorkerRange),
-		checkRange("Options.StartAfter", opts.StartAfter, 0, g.maxTick-1, startErr),
-		checkRange("Options.Fence", opts.Fence, 0, g.maxTick, ErrOptionRange),
-		checkRange("Options.MaxBorrow", opts.MaxBorrow, 0, g.maxTick, ErrOptionRange),
+		checkRange(ErrInvalidOptions, "worker ID", worker, 0, l.MaxWorker(), ErrWorkerRange),
+		checkRange(ErrInvalidOptions, "Options.StartAfter", opts.StartAfter, 0, g.maxTick-1, startErr),
+		checkRange(ErrInvalidOptions, "Options.Fence", opts.Fence, 0, g.maxTick, nil),
+		checkRange(ErrInvalidOptions, "Options.MaxBorrow", opts.MaxBorrow, 0, g.maxTick, nil),
 	}
 	if err := firstErr(checks); err != nil {
 		return nil, err
