@@ -15,7 +15,7 @@ import (
 
 // LeaseLostPolicy says what a Generator does when its worker-ID lease is
 // lost (another node took the ID after this one failed to renew in time, or
-// the key was deleted).
+// the key was deleted). It is a plain value, safe for concurrent use.
 type LeaseLostPolicy int
 
 const (
@@ -44,7 +44,7 @@ func (p LeaseLostPolicy) String() string {
 
 // Options configure New. The zero value is valid: every field documents the
 // default a zero stands for. New copies the Options; changing them later has
-// no effect.
+// no effect. Options is safe for concurrent use while nobody writes to it.
 type Options struct {
 	// Layout is the bit layout of the IDs. Zero means snowflake.Twitter(). All
 	// nodes of a namespace must use the same layout; the namespace records

@@ -45,7 +45,7 @@ func ExampleStart() {
 	case err != nil:
 		log.Fatal(err)
 	}
-	defer g.Close()
+	defer g.Close(context.Background())
 
 	st := g.Stats()
 	fmt.Printf("clock offset %v ± %v\n", st.Estimate.Offset, st.Estimate.Uncertainty)

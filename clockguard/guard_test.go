@@ -25,7 +25,7 @@ func startGuard(t *testing.T, client redis.UniversalClient, o clockguard.Options
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(g.Close)
+	t.Cleanup(func() { _ = g.Close(context.Background()) })
 	return g, ev
 }
 
@@ -205,8 +205,8 @@ func TestSetTargetAndCloseRelease(t *testing.T) {
 		t.Fatal("SetTarget of the current target resumed it")
 	}
 
-	g.Close()
-	g.Close() // idempotent
+	g.Close(context.Background())
+	g.Close(context.Background()) // idempotent
 	if second.paused.Load() || g.Stats().Paused {
 		t.Fatal("Close left the target paused")
 	}
@@ -301,7 +301,7 @@ func TestCloseBoundedWhileRedisStopped(t *testing.T) {
 	t.Cleanup(s.Resume)
 	time.Sleep(100 * time.Millisecond) // a background check is now waiting on Redis
 	t0 := time.Now()
-	g.Close()
+	g.Close(context.Background())
 	if took := time.Since(t0); took > time.Second {
 		t.Fatalf("Close took %v while a check waited on a stopped Redis", took)
 	}
@@ -318,7 +318,7 @@ func TestNewWithoutRedisReportsStale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer g.Close()
+	defer g.Close(context.Background())
 	eventually(t, 5*time.Second, "a stale event", func() bool { return len(ev.of(clockguard.EventStale)) > 0 })
 	st := g.Stats()
 	if !st.Stale || st.ChecksOK != 0 || !errors.Is(st.LastError, clockguard.ErrUnreachable) {

@@ -18,7 +18,8 @@ import (
 )
 
 // Options configure New. The zero value is the Twitter layout, worker 0
-// and the real clock.
+// and the real clock. It is a plain value, safe for concurrent use while
+// nobody writes to it.
 type Options struct {
 	// Layout of the IDs. Default snowflake.Twitter().
 	Layout snowflake.Layout

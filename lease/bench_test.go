@@ -23,7 +23,7 @@ func benchSetup(b *testing.B, ns string, taken int) (*redis.Client, Options) {
 	o := Options{Namespace: ns, Layout: snowflake.Twitter(), TTL: time.Minute, Host: "bench"}
 	l, err := Acquire(ctx, c, o) // creates the namespace
 	noErr(b, err)
-	noErr(b, l.Close())
+	noErr(b, l.Close(context.Background()))
 	k := newKeySet(ns)
 	pipe := c.Pipeline()
 	for _, id := range rand.Perm(1024)[:taken] {
@@ -49,7 +49,7 @@ func BenchmarkAcquire(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.StopTimer()
-				if err := l.Close(); err != nil {
+				if err := l.Close(context.Background()); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()
@@ -72,7 +72,7 @@ func BenchmarkAcquireParallel(b *testing.B) {
 				b.Error(err)
 				return
 			}
-			if err := l.Close(); err != nil {
+			if err := l.Close(context.Background()); err != nil {
 				b.Error(err)
 				return
 			}
@@ -85,7 +85,7 @@ func BenchmarkRenew(b *testing.B) {
 	c, o := benchSetup(b, "benchrenew", 0)
 	l, err := Acquire(context.Background(), c, o)
 	noErr(b, err)
-	b.Cleanup(func() { _ = l.Close() })
+	b.Cleanup(func() { _ = l.Close(context.Background()) })
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -106,7 +106,7 @@ func BenchmarkRenewReplica(b *testing.B) {
 	o := Options{Namespace: "benchrep", Layout: snowflake.Twitter(), TTL: time.Minute, Host: "bench", MinReplicas: 1}
 	l, err := Acquire(context.Background(), c, o)
 	noErr(b, err)
-	b.Cleanup(func() { _ = l.Close() })
+	b.Cleanup(func() { _ = l.Close(context.Background()) })
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -23,7 +23,7 @@ func ExampleAcquire() {
 	if err != nil {
 		log.Fatal(err) // errors.Is(err, lease.ErrNoWorkerAvailable) when every ID is held
 	}
-	defer l.Close() // stops the generator, writes its last tick as the HWM, deletes the key
+	defer l.Close(context.Background()) // stops the generator, writes its last tick as the HWM, deletes the key
 
 	gen, err := snowflake.New(snowflake.Twitter(), l.WorkerID(),
 		snowflake.Options{StartAfter: l.StartAfter(), Fence: l.Fence()})

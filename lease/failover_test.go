@@ -67,7 +67,7 @@ func TestFailoverWithoutReplicaAck(t *testing.T) {
 				old = l
 				return err == nil
 			}, "acquire with the replica up kept falling short")
-			t.Cleanup(func() { _ = old.Close() })
+			t.Cleanup(func() { _ = old.Close(context.Background()) })
 			eventually(t, 10*time.Second, func() bool { return old.Stats().Renewals >= 2 }, "renewals before the cut: %+v", old.Stats())
 			redistest.WaitSynced(t, master, replica)
 			synced := old.Fence()
@@ -116,7 +116,7 @@ func TestFailoverWithoutReplicaAck(t *testing.T) {
 				check(t, newer.StartAfter() >= fenceOnMaster,
 					"new holder starts after %d, below the old holder's fence %d", newer.StartAfter(), fenceOnMaster)
 			}
-			noErr(t, newer.Close())
+			noErr(t, newer.Close(context.Background()))
 		})
 	}
 }

@@ -136,7 +136,7 @@ func TestACLUserWithLeastPrivilege(t *testing.T) {
 	infos, err := List(ctx, c, "acl")
 	noErr(t, err)
 	equal(t, len(infos), 1, "listed")
-	noErr(t, l.Close())
+	noErr(t, l.Close(context.Background()))
 	equal(t, master.Client(t).Exists(ctx, l.keys.lease(l.WorkerID())).Val(), int64(0), "key after release")
 
 	// The key pattern is enforced: another namespace is refused.
@@ -333,8 +333,8 @@ func TestCluster(t *testing.T) {
 	eventually(t, 10*time.Second, func() bool { return a.Stats().RenewFailures >= s1.RenewFailures+5 }, "no more renewals tried")
 	equal(t, a.Stats().Renewals, s1.Renewals, "renewals without the slot master's replica")
 	errIs(t, a.Stats().LastError, ErrReplication)
-	noErr(t, a.Close())
-	noErr(t, b.Close())
+	noErr(t, a.Close(context.Background()))
+	noErr(t, b.Close(context.Background()))
 }
 
 func TestInvalidClient(t *testing.T) {

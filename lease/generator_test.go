@@ -1,6 +1,7 @@
 package lease
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -94,7 +95,7 @@ func TestRealGeneratorRelease(t *testing.T) {
 	stop := make(chan struct{})
 	time.AfterFunc(time.Until(oneWorker.Time(a.StartAfter()))+30*time.Millisecond, func() { close(stop) })
 	idsA := issue(ga, stop)
-	noErr(t, a.Close())
+	noErr(t, a.Close(context.Background()))
 	_, err := ga.Next()
 	errIs(t, err, snowflake.ErrStopped)
 	equal(t, hwmOf(t, c, "realrel", 0), ga.LastTick(), "released HWM")

@@ -204,7 +204,7 @@ func mustAcquire(t *testing.T, c redis.UniversalClient, o Options) *Lease {
 	defer cancel()
 	l, err := Acquire(ctx, c, o)
 	noErr(t, err)
-	t.Cleanup(func() { _ = l.Close() })
+	t.Cleanup(func() { _ = l.Close(context.Background()) })
 	return l
 }
 
@@ -216,7 +216,7 @@ func acquireReplicated(t *testing.T, c redis.UniversalClient, o Options) *Lease 
 	for {
 		l, err := Acquire(context.Background(), c, o)
 		if err == nil {
-			t.Cleanup(func() { _ = l.Close() })
+			t.Cleanup(func() { _ = l.Close(context.Background()) })
 			return l
 		}
 		if !errors.Is(err, ErrReplication) && !errors.Is(err, ErrUnavailable) || time.Now().After(deadline) {
@@ -233,7 +233,7 @@ func acquireWhenFree(t *testing.T, c redis.UniversalClient, o Options, d time.Du
 	for {
 		l, err := Acquire(context.Background(), c, o)
 		if err == nil {
-			t.Cleanup(func() { _ = l.Close() })
+			t.Cleanup(func() { _ = l.Close(context.Background()) })
 			return l
 		}
 		if !errors.Is(err, ErrUnavailable) { // a slow reply on a loaded machine

@@ -67,7 +67,7 @@ func TestRace200For64(t *testing.T) {
 	noErr(t, err)
 	equal(t, len(infos), 64, "listed leases")
 	for _, l := range winners {
-		noErr(t, l.Close())
+		noErr(t, l.Close(context.Background()))
 	}
 	infos, err = List(context.Background(), c, "race")
 	noErr(t, err)
@@ -105,7 +105,7 @@ func TestAcquire1024ThenFull(t *testing.T) {
 	errIs(t, err, ErrNoWorkerAvailable)
 	check(t, strings.Contains(err.Error(), `all 1024 worker IDs of namespace "full" are held`), "message: %v", err)
 	for _, l := range leases {
-		noErr(t, l.Close())
+		noErr(t, l.Close(context.Background()))
 	}
 }
 
@@ -247,7 +247,7 @@ func TestKeyTamperedLosesLease(t *testing.T) {
 			_, err := g.Next()
 			errIs(t, err, errStopped)
 			check(t, l.Fence() <= fence+l.window, "fence rose after the loss")
-			noErr(t, l.Close(), "closing a lost lease")
+			noErr(t, l.Close(context.Background()), "closing a lost lease")
 			errIs(t, l.Err(), ErrLeaseLost)
 			// A target bound after the loss is stopped at once.
 			late := newFakeGen(l)
@@ -275,7 +275,7 @@ func TestReleaseRetakenAtOnce(t *testing.T) {
 	must(t, len(ids) > 0, "nothing issued")
 	fenceA := a.Fence()
 
-	noErr(t, a.Release(context.Background()))
+	noErr(t, a.Close(context.Background()))
 	check(t, g.Stopped(), "target not stopped by Release")
 	errIs(t, a.Err(), ErrClosed)
 	select {
@@ -283,8 +283,7 @@ func TestReleaseRetakenAtOnce(t *testing.T) {
 	default:
 		t.Fatal("Done not closed after Release")
 	}
-	noErr(t, a.Release(context.Background()), "second Release")
-	noErr(t, a.Close(), "Close after Release")
+	noErr(t, a.Close(context.Background()), "second Close")
 	lastA := g.LastTick()
 	check(t, lastA >= g.tickOf(ids[len(ids)-1]), "LastTick %d below the last ID", lastA)
 	equal(t, hwmOf(t, c, "release", 0), lastA, "released HWM")
@@ -296,10 +295,10 @@ func TestReleaseRetakenAtOnce(t *testing.T) {
 	check(t, b.StartAfter() < fenceA, "B starts after %d, A's whole fence %d: the HWM was not lowered", b.StartAfter(), fenceA)
 
 	// Unbound: the HWM stays at the fence.
-	noErr(t, b.Close())
+	noErr(t, b.Close(context.Background()))
 	c2 := mustAcquire(t, c, o)
 	fenceC := c2.Fence()
-	noErr(t, c2.Close())
+	noErr(t, c2.Close(context.Background()))
 	equal(t, hwmOf(t, c, "release", 0), fenceC, "HWM after an unbound release")
 	d := mustAcquire(t, c, o)
 	equal(t, d.StartAfter(), fenceC, "start after an unbound release")
@@ -343,7 +342,7 @@ func TestScriptFlushBetweenCalls(t *testing.T) {
 	eventually(t, 3*time.Second, func() bool { return l.Stats().Renewals >= before+2 }, "renewals stopped after SCRIPT FLUSH")
 	equal(t, l.Stats().RenewFailures, uint64(0), "renewal failures")
 	noErr(t, c.ScriptFlush(ctx).Err())
-	noErr(t, l.Close())
+	noErr(t, l.Close(context.Background()))
 	equal(t, c.Exists(ctx, l.keys.lease(l.WorkerID())).Val(), int64(0), "key after release")
 	noErr(t, c.ScriptFlush(ctx).Err())
 	mustAcquire(t, c, o)
@@ -474,7 +473,7 @@ func TestStartTooFarAhead(t *testing.T) {
 	ahead := testOpts("skew", twoWorkers)
 	ahead.MaxStartWait = time.Minute
 	a := mustAcquire(t, c, ahead)
-	noErr(t, a.Close())
+	noErr(t, a.Close(context.Background()))
 	// The scripts cap every fence at Redis' clock + Window, so a fast clock
 	// alone cannot leave an HWM far ahead; plant one as a previous holder
 	// with a longer Window (or a Redis whose clock was stepped back) would.

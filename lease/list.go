@@ -12,7 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Info describes one held lease, for `idgen leases`.
+// Info describes one held lease, for `idgen leases`. It is a plain value,
+// safe for concurrent use.
 type Info struct {
 	WorkerID int64
 	Host     string // as recorded by the holder; the raw value if the key is not in this package's format

@@ -13,7 +13,8 @@ import (
 
 // Options configure Acquire. The zero value of every field means its
 // default; Acquire copies the struct, fills in the defaults and validates
-// the result, so an Options value can be reused and shared.
+// the result, so an Options value can be reused and shared: it is safe for
+// concurrent use while nobody writes to it.
 //
 // Every node of a namespace should use the same Layout, Window and MaxSkew:
 // the layout is enforced (ErrLayoutMismatch), Window and MaxSkew are not,

@@ -39,7 +39,7 @@ func TestRestartWithPersistence(t *testing.T) {
 			o.RenewInterval = ManualRenewal
 			old := mustAcquire(t, c, o)
 			// Never released: Close would write the HWM back.
-			t.Cleanup(func() { _ = old.Close() })
+			t.Cleanup(func() { _ = old.Close(context.Background()) })
 
 			noErr(t, old.Renew(ctx), "first renewal")
 			firstFence := old.Fence()
@@ -86,7 +86,7 @@ func TestRestartWithPersistence(t *testing.T) {
 				"new holder starts after %d, below the old holder's fence %d", newer.StartAfter(), lastFence)
 			q := before + oneWorker.Ticks(o.Window) + oneWorker.Ticks(o.MaxSkew)
 			check(t, newer.StartAfter() >= q, "new holder starts after %d, below the quarantine %d", newer.StartAfter(), q)
-			noErr(t, newer.Close())
+			noErr(t, newer.Close(context.Background()))
 		})
 	}
 }

@@ -109,7 +109,7 @@ func TestRenewNowAndAfterClose(t *testing.T) {
 	check(t, l.Fence() > first, "fence did not rise")
 	equal(t, l.Stats().Renewals, uint64(1), "Renewals")
 
-	noErr(t, l.Close())
+	noErr(t, l.Close(context.Background()))
 	calls := hook.calls.Load()
 	errIs(t, l.Renew(context.Background()), ErrClosed)
 	equal(t, hook.calls.Load(), calls, "script calls after Close")

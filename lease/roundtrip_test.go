@@ -87,13 +87,13 @@ func TestRoundTrips(t *testing.T) {
 				noErr(t, l.Renew(ctx))
 				equal(t, h.trips.Load(), int64(1), "round trips of a renewal")
 			}
-			noErr(t, l.Close())
+			noErr(t, l.Close(context.Background()))
 			h.trips.Store(0)
 			l = mustAcquire(t, c, o) // knows nothing yet: a new lease
 			if replicas == 0 {
 				equal(t, h.trips.Load(), int64(1), "round trips of a later acquire")
 			}
-			noErr(t, l.Close())
+			noErr(t, l.Close(context.Background()))
 		})
 	}
 }

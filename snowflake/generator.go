@@ -23,6 +23,9 @@ var (
 	// ErrTimeExhausted: the layout's time bits have run out (see
 	// Layout.End), or StartAfter leaves no tick. New returns it wrapped.
 	ErrTimeExhausted = errors.New("snowflake: layout's time bits exhausted")
+
+	// errZero is what Next and NextN of a zero Generator return.
+	errZero = fmt.Errorf("%w (a zero Generator: make one with New)", ErrStopped)
 )
 
 // Options configure a Generator. The zero value means: the real clock, no
@@ -98,7 +101,9 @@ const (
 // next state is that word plus one (a carry into the next tick is borrowing),
 // taken with a compare-and-swap. Make one with New.
 //
-// A Generator is safe for concurrent use by any number of goroutines.
+// A Generator is safe for concurrent use by any number of goroutines. The
+// zero Generator issues nothing: Next and NextN return an error matching
+// ErrStopped.
 type Generator struct {
 	// Set by New and then only read, on every call.
 	layout     Layout
@@ -323,6 +328,10 @@ func (g *Generator) fill(dst []ID, first, last uint64) int {
 func (g *Generator) refuse(old uint64, tick, now int64, waited *bool) error {
 	if old&stopBit != 0 {
 		return ErrStopped
+	}
+	if g.unit == 0 {
+		// The zero Generator: its limit is tick 0, so every call ends here.
+		return errZero
 	}
 	f := g.fence.Load()
 	switch {

@@ -704,3 +704,17 @@ func TestNextAllocatesNothing(t *testing.T) {
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { _, err = fenced.Next() }), "allocations of a fenced Next")
 	assert.Equal(t, ErrFenced, err)
 }
+
+// TestZeroGenerator: a zero Generator refuses with ErrStopped instead of
+// panicking or issuing.
+func TestZeroGenerator(t *testing.T) {
+	t.Parallel()
+	var g Generator
+	_, err := g.Next()
+	assert.ErrorIs(t, err, ErrStopped)
+	n, err := g.NextN(make([]ID, 3))
+	assert.ErrorIs(t, err, ErrStopped)
+	assert.Zero(t, n)
+	assert.Zero(t, g.LastTick())
+	assert.Zero(t, g.Stats().Issued)
+}
