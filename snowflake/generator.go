@@ -287,9 +287,9 @@ func (g *Generator) reserve(n uint64) (first, last uint64, err error) {
 			now = g.now()
 			continue
 		}
-		last = first + n - 1
-		if end := g.stateAt(lim) | g.seqMask; last > end {
-			last = end
+		last = first
+		if n > 1 { // a batch stops at the limit's last state
+			last = min(first+n-1, g.stateAt(lim)|g.seqMask)
 		}
 		if !g.state.CompareAndSwap(old, last) {
 			if skip != 0 {
@@ -297,9 +297,10 @@ func (g *Generator) reserve(n uint64) (first, last uint64, err error) {
 			}
 			continue
 		}
-		// Ticks started ahead of the clock were borrowed.
-		if lastTick, from := g.tickOf(last), max(g.tickOf(old), now); lastTick > from {
-			g.borrowed.Add(uint64(lastTick - from))
+		// Ticks started ahead of the clock, after the last one issued, were
+		// borrowed. (Computed this way round, Next pays two comparisons.)
+		if lastTick := g.tickOf(last); lastTick > now && lastTick > g.tickOf(old) {
+			g.borrowed.Add(uint64(lastTick - max(g.tickOf(old), now)))
 		}
 		return first, last, nil
 	}
