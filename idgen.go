@@ -7,7 +7,7 @@
 // worker-ID lease, its heartbeat and the per-worker high-water mark) and
 // clockguard (the local clock measured against Redis TIME).
 //
-// An ID is, from the most significant bit down (snowflake.Twitter layout):
+// An ID is, from the most significant bit down (snowflake.Twitter() layout):
 //
 //	0 | 41 bits of milliseconds since 2010-11-04T01:42:54.657Z | 10 bits worker | 12 bits sequence
 //
@@ -80,7 +80,13 @@ var (
 )
 
 // Generator issues unique, time-sortable IDs from a worker ID leased in
-// Redis. It is safe for concurrent use by any number of goroutines.
+// Redis. Make one with New (or Start). It is safe for concurrent use by any
+// number of goroutines.
+//
+// The zero Generator is a closed one that never held a worker ID: Next,
+// NextN, NextContext, Ready and Err return an error matching ErrClosed,
+// Done is closed, WorkerID is -1, Stats is empty and Close returns nil. It
+// does not panic.
 type Generator struct {
 	cur    atomic.Pointer[node] // never nil after New
 	opts   Options
@@ -108,6 +114,16 @@ type Generator struct {
 	closing  bool
 	closeEnd chan struct{} // closed when the first Close returns
 }
+
+// errZero is what the methods of a zero Generator return.
+var errZero = fmt.Errorf("%w (a zero Generator: make one with New or Start)", ErrClosed)
+
+// closedChan is the Done channel of a zero Generator.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // startErr adds ErrRedisUnreachable or ErrRedisAuth to a start-up error
 // whose cause is one of them, so a caller can tell "Redis is down" from
@@ -155,7 +171,7 @@ type counters struct {
 // otherwise it becomes free one TTL after the process ends.
 func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Generator, error) {
 	if client == nil {
-		return nil, &OptionError{Field: "client", Value: nil, Reason: "a Redis client is required"}
+		return nil, errNilClient()
 	}
 	// Every option is checked before the first network call.
 	if err := opts.Validate(); err != nil {
@@ -174,7 +190,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Gene
 	g.guard = guard
 	n, err := g.start(ctx, 0)
 	if err != nil {
-		guard.Close()
+		_ = guard.Close(context.Background()) // prompt: it abandons a check in flight
 		return nil, startErr(err)
 	}
 	g.cur.Store(n)
@@ -279,7 +295,7 @@ func generatorClock(c clock.Clock) snowflake.Clock {
 func (g *Generator) releaseQuietly(l *lease.Lease) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = l.Release(ctx)
+	_ = l.Close(ctx)
 }
 
 // waitPast sleeps until the generator's clock is past tick, or ctx ends.
@@ -289,7 +305,7 @@ func (g *Generator) releaseQuietly(l *lease.Lease) {
 // OnStartWait and to the logger (slog.Default() when Options.Logger is nil).
 func (g *Generator) waitPast(ctx context.Context, gen *snowflake.Generator, worker, tick int64, reason WaitReason) error {
 	unit := g.opts.Layout.TimeUnit
-	behind := tick - gen.Now()
+	behind := tick - gen.CurrentTick()
 	if behind < 0 {
 		return nil
 	}
@@ -309,7 +325,7 @@ func (g *Generator) waitPast(ctx context.Context, gen *snowflake.Generator, work
 			return fmt.Errorf("waiting %v for the %s: %w", wait.Round(time.Millisecond), reason, ctx.Err())
 		case <-t.C():
 		}
-		behind = tick - gen.Now()
+		behind = tick - gen.CurrentTick()
 		if behind < 0 {
 			return nil
 		}
@@ -435,7 +451,11 @@ func (g *Generator) fail(err error) {
 // ErrLeaseLost under the Fail policy; snowflake.ErrTimeExhausted when the
 // layout's time bits have run out.
 func (g *Generator) Next() (snowflake.ID, error) {
-	id, err := g.cur.Load().gen.Next()
+	n := g.cur.Load()
+	if n == nil {
+		return 0, errZero
+	}
+	id, err := n.gen.Next()
 	if err != nil {
 		return 0, g.explain(err)
 	}
@@ -445,7 +465,11 @@ func (g *Generator) Next() (snowflake.ID, error) {
 // NextN fills dst with new, increasing IDs and returns how many it wrote.
 // When it returns fewer than len(dst) the error says why, as for Next.
 func (g *Generator) NextN(dst []snowflake.ID) (int, error) {
-	k, err := g.cur.Load().gen.NextN(dst)
+	n := g.cur.Load()
+	if n == nil {
+		return 0, errZero
+	}
+	k, err := n.gen.NextN(dst)
 	if err != nil {
 		return k, g.explain(err)
 	}
@@ -459,12 +483,15 @@ func (g *Generator) NextN(dst []snowflake.ID) (int, error) {
 // call it as often as it likes.
 func (g *Generator) Ready() error {
 	n := g.cur.Load()
+	if n == nil {
+		return errZero
+	}
 	switch gen := n.gen; {
 	case g.closed.Load() || g.reacquiring.Load() != nil || n.lease.Err() != nil:
 		return g.explain(snowflake.ErrStopped)
 	case gen.Paused():
 		return g.explain(snowflake.ErrPaused)
-	case max(gen.Now(), gen.LastTick()) > gen.Fence():
+	case max(gen.CurrentTick(), gen.LastTick()) > gen.Fence():
 		return g.explain(snowflake.ErrFenced)
 	}
 	g.mu.Lock()
@@ -528,9 +555,15 @@ func (g *Generator) explain(err error) error {
 	return err
 }
 
-// WorkerID is the worker ID in use now. It changes after a lease loss under
-// the Reacquire policy.
-func (g *Generator) WorkerID() int64 { return g.cur.Load().lease.WorkerID() }
+// WorkerID is the worker ID in use now (-1 for a zero Generator). It
+// changes after a lease loss under the Reacquire policy.
+func (g *Generator) WorkerID() int64 {
+	n := g.cur.Load()
+	if n == nil {
+		return -1
+	}
+	return n.lease.WorkerID()
+}
 
 // Layout is the bit layout of the IDs.
 func (g *Generator) Layout() snowflake.Layout { return g.opts.Layout }
@@ -540,11 +573,19 @@ func (g *Generator) Namespace() string { return g.opts.Namespace }
 
 // Done is closed when the Generator can issue no more IDs: after Close, or
 // after a lease loss under the Fail policy. Err says which.
-func (g *Generator) Done() <-chan struct{} { return g.done }
+func (g *Generator) Done() <-chan struct{} {
+	if g.done == nil {
+		return closedChan
+	}
+	return g.done
+}
 
 // Err is nil while the Generator runs; after Done is closed it is ErrClosed
 // or the error that ended it (matching ErrLeaseLost under Fail).
 func (g *Generator) Err() error {
+	if g.done == nil {
+		return errZero
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.doneErr
@@ -556,6 +597,9 @@ func (g *Generator) Err() error {
 // return the first call's result. ctx bounds the release; when it ends
 // first the lease simply expires after its TTL.
 func (g *Generator) Close(ctx context.Context) error {
+	if g.done == nil {
+		return nil // the zero Generator holds nothing
+	}
 	g.mu.Lock()
 	if g.closing {
 		g.mu.Unlock()
@@ -581,10 +625,12 @@ func (g *Generator) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		err = fmt.Errorf("idgen: close: waiting for a reacquire to stop: %w", ctx.Err())
 	}
-	g.guard.Close()
+	if gerr := g.guard.Close(ctx); gerr != nil && err == nil {
+		err = fmt.Errorf("idgen: close: stopping the clock guard: %w", gerr)
+	}
 	n := g.cur.Load()
 	n.gen.Stop()
-	if rerr := n.lease.Release(ctx); rerr != nil && !errors.Is(rerr, lease.ErrLeaseLost) && err == nil {
+	if rerr := n.lease.Close(ctx); rerr != nil && !errors.Is(rerr, lease.ErrLeaseLost) && err == nil {
 		err = fmt.Errorf("idgen: release worker %d: %w", n.lease.WorkerID(), rerr)
 	}
 

@@ -98,8 +98,8 @@ func TestNewNextClose(t *testing.T) {
 
 	w := g.WorkerID()
 	require.GreaterOrEqual(t, w, int64(0))
-	require.LessOrEqual(t, w, snowflake.Twitter.MaxWorker())
-	assert.Equal(t, snowflake.Twitter, g.Layout())
+	require.LessOrEqual(t, w, snowflake.Twitter().MaxWorker())
+	assert.Equal(t, snowflake.Twitter(), g.Layout())
 	assert.Equal(t, "basic", g.Namespace())
 
 	var last snowflake.ID
@@ -108,10 +108,10 @@ func TestNewNextClose(t *testing.T) {
 		require.NoError(t, err)
 		require.Greater(t, id, last, "ID %d not above the previous", i)
 		last = id
-		p := snowflake.Twitter.Decompose(id)
+		p := snowflake.Twitter().Decompose(id)
 		require.Equal(t, w, p.Worker)
 	}
-	assert.WithinDuration(t, time.Now(), snowflake.Twitter.Decompose(last).Time, time.Second)
+	assert.WithinDuration(t, time.Now(), snowflake.Twitter().Decompose(last).Time, time.Second)
 
 	batch := make([]snowflake.ID, 5000)
 	got := 0
@@ -282,7 +282,7 @@ func TestLeaseLostReacquire(t *testing.T) {
 	// workerOf is the worker ID of a goroutine's last ID (-1 before any).
 	workerOf := func(i int) int64 {
 		if id := lastIDs[i].Load(); id > 0 {
-			return snowflake.Twitter.Decompose(snowflake.ID(id)).Worker
+			return snowflake.Twitter().Decompose(snowflake.ID(id)).Worker
 		}
 		return -1
 	}
@@ -312,7 +312,7 @@ func TestLeaseLostReacquire(t *testing.T) {
 	total := 0
 	for _, ids := range results {
 		for _, id := range ids {
-			byWorker[snowflake.Twitter.Decompose(id).Worker]++
+			byWorker[snowflake.Twitter().Decompose(id).Worker]++
 		}
 		total += len(ids)
 	}
@@ -559,10 +559,10 @@ func TestSonyflakeLayout(t *testing.T) {
 	rs := redistest.Start(t, redistest.Config{})
 	client := rs.Client(t)
 	opts := fast("sony")
-	opts.Layout = snowflake.Sonyflake
+	opts.Layout = snowflake.Sonyflake()
 	g := newGen(t, client, opts)
 	id := nextRetry(t, g, time.Second)
-	assert.Equal(t, g.WorkerID(), snowflake.Sonyflake.Decompose(id).Worker)
+	assert.Equal(t, g.WorkerID(), snowflake.Sonyflake().Decompose(id).Worker)
 
 	// The namespace now refuses the Twitter layout.
 	_, err := idgen.New(context.Background(), client, fast("sony"))
@@ -702,7 +702,7 @@ func TestStartWaitIsReported(t *testing.T) {
 	require.NoError(t, idgen.Init(ctx, client, opts))
 	now, err := client.Time(ctx).Result()
 	require.NoError(t, err)
-	ahead := snowflake.Twitter.Tick(now.Add(500 * time.Millisecond)) // within MaxStartWait (3 s)
+	ahead := snowflake.Twitter().Tick(now.Add(500 * time.Millisecond)) // within MaxStartWait (3 s)
 	pipe := client.Pipeline()
 	for w := range 1024 {
 		pipe.HSet(ctx, lease.KeysOf("waits-hwm").HWM(), strconv.Itoa(w), ahead)
@@ -728,7 +728,7 @@ func TestReacquireBacksOff(t *testing.T) {
 	ctx := context.Background()
 	var logs syncBuffer
 	clk := newVirtualTimers()
-	two := snowflake.Layout{Epoch: snowflake.Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 1, SequenceBits: 21}
+	two := snowflake.Layout{Epoch: snowflake.Twitter().Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 1, SequenceBits: 21}
 	opts := idgen.Options{Namespace: "backoff", Layout: two, TTL: 10 * time.Second, MaxSkew: 50 * time.Millisecond,
 		Clock: clk, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	require.NoError(t, idgen.Init(ctx, client, opts))

@@ -21,7 +21,7 @@ import (
 // opts. The CLI's `idgen init` calls it.
 func Init(ctx context.Context, client redis.UniversalClient, opts Options) error {
 	if client == nil {
-		return &OptionError{Field: "client", Value: nil, Reason: "a Redis client is required"}
+		return errNilClient()
 	}
 	o := opts.withDefaults()
 	if err := o.validate(); err != nil {

@@ -9,13 +9,14 @@ import (
 
 	"github.com/snowlease/idgen/clock"
 	"github.com/snowlease/idgen/clockguard"
+	"github.com/snowlease/idgen/internal/opterr"
 	"github.com/snowlease/idgen/lease"
 	"github.com/snowlease/idgen/snowflake"
 )
 
 // LeaseLostPolicy says what a Generator does when its worker-ID lease is
 // lost (another node took the ID after this one failed to renew in time, or
-// the key was deleted).
+// the key was deleted). It is a plain value, safe for concurrent use.
 type LeaseLostPolicy int
 
 const (
@@ -44,9 +45,9 @@ func (p LeaseLostPolicy) String() string {
 
 // Options configure New. The zero value is valid: every field documents the
 // default a zero stands for. New copies the Options; changing them later has
-// no effect.
+// no effect. Options is safe for concurrent use while nobody writes to it.
 type Options struct {
-	// Layout is the bit layout of the IDs. Zero means snowflake.Twitter. All
+	// Layout is the bit layout of the IDs. Zero means snowflake.Twitter(). All
 	// nodes of a namespace must use the same layout; the namespace records
 	// it on first use and refuses another.
 	Layout snowflake.Layout
@@ -137,40 +138,35 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// ErrInvalidOptions is matched (errors.Is) by every *OptionError.
+// ErrInvalidOptions is matched (errors.Is) by every option error New, Start,
+// Init and Options.Validate return, this package's and the lease's and
+// clock guard's they pass on.
 var ErrInvalidOptions = errors.New("idgen: invalid options")
 
-// OptionError reports an Options field that is out of range.
-type OptionError struct {
-	Field  string // the field's name in Options, such as "TTL"
-	Value  any    // the value given
-	Reason string // the allowed range or what is wrong
-	// Err is the specific error behind it, if any (such as
-	// snowflake.ErrBitWidths for a bad Layout).
-	Err error
+// OptionError reports an option or argument out of range: Field (the
+// field's name in Options, such as "TTL", or "client"), the Value given and
+// what is Allowed. It unwraps to ErrInvalidOptions, and to Err when a
+// nested check failed (such as snowflake.ErrBitWidths for a bad Layout). It
+// is the one option-error type of the module: snowflake.OptionError,
+// lease.OptionError and clockguard.OptionError are the same type, so
+// errors.As with a *idgen.OptionError also finds the lease's or the clock
+// guard's error in what New returns. An *OptionError is not changed after
+// it is returned, so it is safe for concurrent use.
+type OptionError = opterr.Error
+
+func optErr(field string, value any, allowed string, err error) error {
+	return opterr.New(ErrInvalidOptions, field, value, allowed, err)
 }
 
-func (e *OptionError) Error() string {
-	return fmt.Sprintf("idgen: invalid Options.%s %v: %s", e.Field, e.Value, e.Reason)
-}
-
-// Unwrap makes errors.Is(err, ErrInvalidOptions) true, and errors.Is(err,
-// e.Err) when Err is set.
-func (e *OptionError) Unwrap() []error {
-	if e.Err != nil {
-		return []error{ErrInvalidOptions, e.Err}
-	}
-	return []error{ErrInvalidOptions}
-}
+// errNilClient is what New, Start and Init return for a nil client.
+func errNilClient() error { return optErr("client", nil, "a non-nil Redis client", nil) }
 
 const defaultNamespace = "idgen"
 
 // withDefaults fills the defaults this package owns; the rest are left zero
 // for the lease and clockguard packages to fill.
 func (o Options) withDefaults() Options {
-	if o.Layout == (snowflake.Layout{}) {
-		o.Layout = snowflake.Twitter
-	}
+	o.Layout = o.Layout.OrDefault()
 	if o.Namespace == "" {
 		o.Namespace = defaultNamespace
 	}
@@ -208,11 +204,11 @@ func (o Options) Validate() error {
 // errors on.
 func (o Options) validate() error {
 	if err := o.Layout.Validate(); err != nil {
-		return &OptionError{Field: "Layout", Value: o.Layout.Fingerprint(), Reason: err.Error(), Err: err}
+		return optErr("Layout", o.Layout.Fingerprint(), "a valid snowflake.Layout", err)
 	}
 	neg := func(field string, d time.Duration) error {
 		if d < 0 {
-			return &OptionError{Field: field, Value: d, Reason: "must not be negative (0 means the default)"}
+			return optErr(field, d, "0 (the default) or more", nil)
 		}
 		return nil
 	}
@@ -233,18 +229,18 @@ func (o Options) validate() error {
 	// below zero such a node would pass the clock check and issue nothing.
 	// (A Window below the lease's minimum TTL is left to the lease to report.)
 	if window, skew := o.effectiveWindow(), cmp.Or(o.MaxSkew, clockguard.DefaultMaxSkew); window >= lease.MinTTL && skew >= window {
-		return &OptionError{Field: "MaxSkew", Value: skew,
-			Reason: fmt.Sprintf("must be below Window (%v): fences are capped at Redis TIME + Window", window)}
+		return optErr("MaxSkew", skew,
+			fmt.Sprintf("below Window (%v): fences are capped at Redis TIME + Window", window), nil)
 	}
 	switch {
 	case o.MinReplicas < lease.NoReplicaWait:
-		return &OptionError{Field: "MinReplicas", Value: o.MinReplicas, Reason: "must be -1 (lease.NoReplicaWait), 0 (every replica the master has had) or more"}
+		return optErr("MinReplicas", o.MinReplicas, "-1 (lease.NoReplicaWait), 0 (every replica the master has had) or more", nil)
 	case o.ClockSamples < 0:
-		return &OptionError{Field: "ClockSamples", Value: o.ClockSamples, Reason: "must be 0 (default) or more"}
+		return optErr("ClockSamples", o.ClockSamples, "0 (the default) or more", nil)
 	case o.MaxBorrow < 0:
-		return &OptionError{Field: "MaxBorrow", Value: o.MaxBorrow, Reason: "must be 0 or more ticks"}
+		return optErr("MaxBorrow", o.MaxBorrow, "0 or more ticks", nil)
 	case o.OnLeaseLost != Reacquire && o.OnLeaseLost != Fail:
-		return &OptionError{Field: "OnLeaseLost", Value: o.OnLeaseLost, Reason: "must be Reacquire or Fail"}
+		return optErr("OnLeaseLost", o.OnLeaseLost, "Reacquire or Fail", nil)
 	}
 	return nil
 }

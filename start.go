@@ -20,6 +20,10 @@ import (
 // worker ID is held (Start). It is a Source: Next, NextN and NextContext
 // work as the Generator's once it is running, and answer ErrUnavailable
 // ("starting: ...") before. Safe for concurrent use.
+//
+// The zero Starting is closed and never started: Ready, Wait, Next, NextN
+// and NextContext return an error matching ErrClosed, Generator is nil and
+// Close returns nil.
 type Starting struct {
 	layout snowflake.Layout
 	gen    atomic.Pointer[Generator]
@@ -41,7 +45,7 @@ type Starting struct {
 // stops the start, or closes the Generator once started.
 func Start(client redis.UniversalClient, opts Options) (*Starting, error) {
 	if client == nil {
-		return nil, &OptionError{Field: "client", Value: nil, Reason: "a Redis client is required"}
+		return nil, errNilClient()
 	}
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -78,6 +82,9 @@ func (s *Starting) run(ctx context.Context, client redis.UniversalClient, opts O
 	}
 }
 
+// errZeroStarting is what the methods of a zero Starting return.
+var errZeroStarting = fmt.Errorf("%w (a zero Starting: make one with Start)", ErrClosed)
+
 // permanent reports whether a start error cannot be fixed by retrying.
 func permanent(err error) bool {
 	for _, e := range []error{ErrInvalidOptions, ErrRedisAuth, lease.ErrLayoutMismatch, lease.ErrEvictionPolicy,
@@ -100,6 +107,9 @@ func (s *Starting) Ready() error {
 	if g := s.gen.Load(); g != nil {
 		return g.Ready()
 	}
+	if s.done == nil {
+		return errZeroStarting
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -114,6 +124,9 @@ func (s *Starting) Ready() error {
 // Wait waits until the Generator is running (and returns it) or the start
 // failed for good, or ctx ends.
 func (s *Starting) Wait(ctx context.Context) (*Generator, error) {
+	if s.done == nil {
+		return nil, errZeroStarting
+	}
 	select {
 	case <-s.done:
 	case <-ctx.Done():
@@ -158,6 +171,9 @@ func (s *Starting) Layout() snowflake.Layout { return s.layout }
 // Close stops a start in progress, or closes the started Generator (see
 // Generator.Close). Idempotent.
 func (s *Starting) Close(ctx context.Context) error {
+	if s.done == nil {
+		return nil // the zero Starting runs nothing
+	}
 	s.cancel()
 	select {
 	case <-s.done:

@@ -60,7 +60,7 @@ func TestStartInBackground(t *testing.T) {
 	assert.Positive(t, id)
 	require.NoError(t, s.Ready())
 	require.NotNil(t, s.Generator())
-	assert.Equal(t, snowflake.Twitter, s.Layout())
+	assert.Equal(t, snowflake.Twitter(), s.Layout())
 	require.NoError(t, s.Close(context.Background()))
 	assert.ErrorIs(t, s.Ready(), idgen.ErrClosed)
 }
@@ -72,7 +72,7 @@ func TestStartFailsForGoodOrCloses(t *testing.T) {
 	rs := redistest.Start(t, redistest.Config{})
 	client := rs.Client(t)
 	ctx := context.Background()
-	require.NoError(t, idgen.Init(ctx, client, idgen.Options{Namespace: "fixed", Layout: snowflake.Sonyflake}))
+	require.NoError(t, idgen.Init(ctx, client, idgen.Options{Namespace: "fixed", Layout: snowflake.Sonyflake()}))
 	s, err := idgen.Start(client, idgen.Options{Namespace: "fixed"}) // Twitter layout: a mismatch
 	require.NoError(t, err)
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)

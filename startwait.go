@@ -2,7 +2,8 @@ package idgen
 
 import "time"
 
-// WaitReason says why a start waits for the clock.
+// WaitReason says why a start waits for the clock. It is a plain value,
+// safe for concurrent use.
 type WaitReason int
 
 const (
@@ -28,7 +29,8 @@ func (r WaitReason) String() string {
 }
 
 // StartWait describes a wait before a generator's first ID, given to
-// Options.OnStartWait and logged.
+// Options.OnStartWait and logged. It is a plain value, safe for concurrent
+// use.
 type StartWait struct {
 	Namespace string
 	WorkerID  int64

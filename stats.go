@@ -6,6 +6,7 @@ import (
 
 // Stats is a snapshot of a Generator's counters and state, for metrics and
 // health checks. Counters add up over every worker ID the Generator held.
+// It is a plain value, safe for concurrent use.
 type Stats struct {
 	// Namespace and WorkerID say which lease is in use now.
 	Namespace string
@@ -54,13 +55,16 @@ type Stats struct {
 // a lock and reads several atomics: call it for metrics and health checks,
 // not per ID.
 func (g *Generator) Stats() Stats {
+	if g.cur.Load() == nil {
+		return Stats{WorkerID: -1} // the zero Generator
+	}
 	g.mu.Lock()
 	n := g.cur.Load()
 	c := g.retired
 	g.mu.Unlock()
 	c.add(nodeCounters(n))
 	ls := n.lease.Stats()
-	now := n.gen.Now()
+	now := n.gen.CurrentTick()
 	s := Stats{
 		Namespace:     g.opts.Namespace,
 		WorkerID:      n.lease.WorkerID(),

@@ -24,7 +24,7 @@ import (
 // millisecond, more than a caller can take, so neither generator ever waits
 // for the clock and the benchmark shows the cost of a call.
 var rawLayout = snowflake.Layout{
-	Epoch:        snowflake.Twitter.Epoch,
+	Epoch:        snowflake.Twitter().Epoch,
 	TimeUnit:     time.Millisecond,
 	TimeBits:     41,
 	WorkerBits:   0,
@@ -33,7 +33,7 @@ var rawLayout = snowflake.Layout{
 
 // bwmarrin/snowflake keeps its layout in package globals that NewNode reads.
 // They are set here once, before any benchmark runs, and never changed again:
-// bwNode gets the default 10/12 layout (the same as snowflake.Twitter), and
+// bwNode gets the default 10/12 layout (the same as snowflake.Twitter()), and
 // bwRawNode the 0/22 layout of rawLayout.
 var bwNode, bwRawNode *bw.Node
 
@@ -62,8 +62,8 @@ type gen struct {
 
 func peers() []gen {
 	return []gen{
-		{"idgen", snowflake.Twitter.Capacity(), func(b *testing.B) func() int64 {
-			g := newGenerator(b, snowflake.Twitter, 1)
+		{"idgen", snowflake.Twitter().Capacity(), func(b *testing.B) func() int64 {
+			g := newGenerator(b, snowflake.Twitter(), 1)
 			return func() int64 {
 				id, err := g.Next()
 				if err != nil {
@@ -72,13 +72,13 @@ func peers() []gen {
 				return int64(id)
 			}
 		}},
-		{"bwmarrin", snowflake.Twitter.Capacity(), func(*testing.B) func() int64 {
+		{"bwmarrin", snowflake.Twitter().Capacity(), func(*testing.B) func() int64 {
 			return func() int64 { return int64(bwNode.Generate()) }
 		}},
 		{"sonyflake", 256 * 100, func(b *testing.B) func() int64 {
 			return newSonyflake(b, sonyflake.Settings{})
 		}},
-		{"sonyflake-1ms-12seq", snowflake.Twitter.Capacity(), func(b *testing.B) func() int64 {
+		{"sonyflake-1ms-12seq", snowflake.Twitter().Capacity(), func(b *testing.B) func() int64 {
 			return newSonyflake(b, sonyflake.Settings{BitsSequence: 12, BitsMachineID: 10, TimeUnit: time.Millisecond})
 		}},
 		{"uuidv7", 0, func(b *testing.B) func() int64 {

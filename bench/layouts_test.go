@@ -16,7 +16,7 @@ func TestPairsShareLayouts(t *testing.T) {
 		id     int64
 		worker int64
 	}{
-		{"Twitter", snowflake.Twitter, bwNode.Generate().Int64(), 1},
+		{"Twitter", snowflake.Twitter(), bwNode.Generate().Int64(), 1},
 		{"raw", rawLayout, bwRawNode.Generate().Int64(), 0},
 	}
 	for _, p := range pairs {

@@ -64,7 +64,7 @@ func ExampleStart() {
 	st := g.Stats()
 	fmt.Printf("bound %v, beyond it: %v, paused: %v, samples: %d\n", st.MaxSkew, st.Beyond, st.Paused, st.Estimate.Samples)
 
-	g.Close()
+	g.Close(context.Background())
 	_, err = g.CheckNow(ctx)
 	fmt.Println(err)
 	// Output:

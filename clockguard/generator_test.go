@@ -102,11 +102,11 @@ func TestRegressionWithGenerator(t *testing.T) {
 	for _, step := range []time.Duration{5 * time.Millisecond, 5 * time.Second, time.Hour} {
 		t.Run(step.String(), func(t *testing.T) {
 			clock := newTestClock(0)
-			gen, err := snowflake.New(snowflake.Twitter, 7, snowflake.Options{Clock: clock})
+			gen, err := snowflake.New(snowflake.Twitter(), 7, snowflake.Options{Clock: clock})
 			require.NoError(t, err)
 			g, ev := startGuard(t, client, clockguard.Options{
 				Interval: tickInterval, Clock: clock, MaxSkew: 10 * time.Second,
-				Target: gen, HWM: gen.LastTick, Layout: snowflake.Twitter,
+				Target: gen, HWM: gen.LastTick, Layout: snowflake.Twitter(),
 			})
 			is := startIssuing(t, gen, 3)
 			require.Eventually(t, func() bool { return gen.LastTick() > 0 }, 5*time.Second, time.Millisecond, "IDs issued")
@@ -146,7 +146,7 @@ func TestRegressionWithGenerator(t *testing.T) {
 func TestPausePolicyStopsGenerator(t *testing.T) {
 	s := redistest.Start(t, redistest.Config{})
 	clock := newTestClock(0)
-	gen, err := snowflake.New(snowflake.Twitter, 3, snowflake.Options{Clock: clock})
+	gen, err := snowflake.New(snowflake.Twitter(), 3, snowflake.Options{Clock: clock})
 	require.NoError(t, err)
 	g, _ := startGuard(t, s.Client(t), clockguard.Options{
 		Interval: tickInterval, MaxSkew: 50 * time.Millisecond,
@@ -188,7 +188,7 @@ func TestRedisPauseDoesNotBlockNext(t *testing.T) {
 	s := redistest.Start(t, redistest.Config{})
 	client := s.Client(t)
 	clock := newTestClock(0)
-	gen, err := snowflake.New(snowflake.Twitter, 1, snowflake.Options{Clock: clock})
+	gen, err := snowflake.New(snowflake.Twitter(), 1, snowflake.Options{Clock: clock})
 	require.NoError(t, err)
 	g, _ := startGuard(t, client, clockguard.Options{
 		Interval: tickInterval, Timeout: 500 * time.Millisecond, Clock: clock,

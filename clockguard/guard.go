@@ -31,7 +31,7 @@ func Check(ctx context.Context, client redis.UniversalClient, opts Options) (Est
 		return Estimate{}, err
 	}
 	if client == nil {
-		return Estimate{}, &OptionError{"client", client, "a redis client"}
+		return Estimate{}, errNilClient()
 	}
 	return startCheck(ctx, source(client, o.Key), o, nil)
 }
@@ -86,15 +86,21 @@ type Stats struct {
 
 // Guard checks the local clock against Redis TIME in the background, every
 // Options.Interval, and reports (and under the Pause policy, pauses) as
-// Options say. Its methods are safe for concurrent use.
+// Options say. Make one with Start or New. Its methods are safe for
+// concurrent use.
+//
+// The zero Guard is a closed one that never checked: CheckNow returns
+// ErrClosed, Stats is empty, SetTarget only records the target, and Close
+// returns nil. It does not panic.
 type Guard struct {
 	opts      Options
 	src       timeSource
 	gate      atomic.Bool // one TIME request outstanding at most
 	ctx       context.Context
 	stop      context.CancelFunc
-	done      chan struct{}
+	done      chan struct{} // closed when the background checks stop
 	closeOnce sync.Once
+	closed    chan struct{} // closed when Close has finished
 
 	checkMu sync.Mutex // serializes checks; guards prev
 	prev    observation
@@ -103,10 +109,10 @@ type Guard struct {
 	mu    sync.Mutex // guards stats
 	stats Stats
 
-	targetMu sync.Mutex // guards target, holding, closed; held across Pause/Resume calls
+	targetMu sync.Mutex // guards target, holding, ended; held across Pause/Resume calls
 	target   Pauser
 	holding  bool // the policy wants the target paused
-	closed   bool
+	ended    bool // Close released the target for good
 }
 
 // Start runs the start-up check like Check, and when it passes starts a
@@ -146,7 +152,7 @@ func newGuard(client redis.UniversalClient, opts Options) (*Guard, error) {
 		return nil, err
 	}
 	if client == nil {
-		return nil, &OptionError{"client", client, "a redis client"}
+		return nil, errNilClient()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &Guard{
@@ -155,6 +161,7 @@ func newGuard(client redis.UniversalClient, opts Options) (*Guard, error) {
 		ctx:    ctx,
 		stop:   cancel,
 		done:   make(chan struct{}),
+		closed: make(chan struct{}),
 		target: o.Target,
 	}
 	g.stats.MaxSkew = o.MaxSkew
@@ -185,7 +192,7 @@ func (g *Guard) run(first bool) {
 // check, like any other), and is ErrClosed after Close. It waits for a
 // check already running.
 func (g *Guard) CheckNow(ctx context.Context) (Estimate, error) {
-	if g.ctx.Err() != nil {
+	if g.ctx == nil || g.ctx.Err() != nil { // closed, or the zero Guard
 		return Estimate{}, ErrClosed
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -281,7 +288,7 @@ func (g *Guard) applyPolicy(est Estimate, err error) []Event {
 	want := est.Beyond(g.opts.MaxSkew)
 	g.targetMu.Lock()
 	defer g.targetMu.Unlock()
-	if g.closed || want == g.holding {
+	if g.ended || want == g.holding {
 		return nil
 	}
 	g.holding = want
@@ -363,25 +370,49 @@ func (g *Guard) Stats() Stats {
 	return g.stats
 }
 
-// Close stops the background checks. It returns without waiting for Redis
-// (an outstanding TIME request is abandoned) and, if the Pause policy holds
-// the target paused, resumes it: a closed Guard holds nothing. It is
-// idempotent; CheckNow returns ErrClosed afterwards.
-func (g *Guard) Close() {
+// Close stops the background checks and, if the Pause policy holds the
+// target paused, resumes it: a closed Guard holds nothing. It does not wait
+// for Redis (an outstanding TIME request is abandoned), only for the check
+// in progress to notice, and returns nil when that is done, or ctx.Err()
+// if ctx ends first (the Guard then finishes closing in the background).
+// It is idempotent; CheckNow returns ErrClosed afterwards.
+func (g *Guard) Close(ctx context.Context) error {
+	if g.done == nil {
+		return nil // the zero Guard: nothing runs
+	}
 	g.closeOnce.Do(func() {
 		g.stop()
-		<-g.done
-		g.targetMu.Lock()
-		defer g.targetMu.Unlock()
-		g.closed = true
-		if g.holding && g.target != nil {
-			g.target.Resume()
-		}
-		g.holding = false
-		g.mu.Lock()
-		g.stats.Paused = false
-		g.mu.Unlock()
+		go func() {
+			defer close(g.closed)
+			<-g.done
+			g.release()
+		}()
 	})
+	select {
+	case <-g.closed:
+		return nil
+	case <-ctx.Done():
+		select {
+		case <-g.closed:
+			return nil
+		default:
+			return ctx.Err()
+		}
+	}
+}
+
+// release resumes a target the Pause policy holds paused, for good.
+func (g *Guard) release() {
+	g.targetMu.Lock()
+	defer g.targetMu.Unlock()
+	g.ended = true
+	if g.holding && g.target != nil {
+		g.target.Resume()
+	}
+	g.holding = false
+	g.mu.Lock()
+	g.stats.Paused = false
+	g.mu.Unlock()
 }
 
 // observation pairs a wall-clock reading with a monotonic one.

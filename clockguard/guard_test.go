@@ -25,7 +25,7 @@ func startGuard(t *testing.T, client redis.UniversalClient, o clockguard.Options
 	o.OnEvent = ev.add
 	g, err := clockguard.Start(context.Background(), client, o)
 	require.NoError(t, err)
-	t.Cleanup(g.Close)
+	t.Cleanup(func() { _ = g.Close(context.Background()) })
 	return g, ev
 }
 
@@ -45,7 +45,7 @@ func TestRegressionReported(t *testing.T) {
 			clock := newTestClock(0)
 			g, ev := startGuard(t, client, clockguard.Options{
 				Interval: tickInterval, Clock: clock, MaxSkew: 10 * time.Second,
-				HWM: busyHWM(clock, snowflake.Twitter),
+				HWM: busyHWM(clock, snowflake.Twitter()),
 			})
 			_, err := g.CheckNow(context.Background())
 			require.NoError(t, err)
@@ -71,7 +71,7 @@ func TestRegressionReported(t *testing.T) {
 			// now behind its last tick by the step (less under one tick).
 			require.Equal(t, uint64(1), st.BehindHWM, "behind-HWM reports")
 			assert.LessOrEqual(t, st.LargestBehindHWM, step, "behind HWM")
-			assert.GreaterOrEqual(t, st.LargestBehindHWM, step-snowflake.Twitter.TimeUnit-time.Millisecond, "behind HWM")
+			assert.GreaterOrEqual(t, st.LargestBehindHWM, step-snowflake.Twitter().TimeUnit-time.Millisecond, "behind HWM")
 			require.Len(t, ev.of(clockguard.EventBehindHWM), 1, "behind-HWM events")
 
 			// No new step: nothing new to report as a regression.
@@ -184,8 +184,8 @@ func TestSetTargetAndCloseRelease(t *testing.T) {
 	g.SetTarget(second)
 	require.Zero(t, second.resumes.Load(), "SetTarget of the current target resumed it")
 
-	g.Close()
-	g.Close() // idempotent
+	g.Close(context.Background())
+	g.Close(context.Background()) // idempotent
 	require.False(t, second.paused.Load(), "Close left the target paused")
 	require.False(t, g.Stats().Paused, "Close left the target paused")
 	_, err := g.CheckNow(context.Background())
@@ -272,7 +272,7 @@ func TestCloseBoundedWhileRedisStopped(t *testing.T) {
 	clock.Advance(tickInterval)
 	wait(t, sent, "the background check's TIME request") // it now waits on Redis
 	t0 := time.Now()
-	g.Close()
+	g.Close(context.Background())
 	assert.Less(t, time.Since(t0), time.Second, "Close while a check waited on a stopped Redis")
 	assert.Empty(t, ev.of(clockguard.EventStale), "Close reported a stale check; a cancelled check is no news")
 }
@@ -287,7 +287,7 @@ func TestNewWithoutRedisReportsStale(t *testing.T) {
 	g, err := clockguard.New(c, clockguard.Options{Interval: tickInterval, Timeout: 200 * time.Millisecond,
 		OnEvent: ev.add, Clock: clock})
 	require.NoError(t, err)
-	defer g.Close()
+	defer g.Close(context.Background())
 	require.Eventually(t, func() bool { return len(ev.of(clockguard.EventStale)) > 0 }, 5*time.Second, time.Millisecond,
 		"a stale event")
 	st := g.Stats()

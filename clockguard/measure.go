@@ -67,10 +67,10 @@ func (e *SkewError) Unwrap() error { return ErrClockSkew }
 // ClusterClient.MasterForKey's client.
 func Measure(ctx context.Context, client redis.UniversalClient, clock snowflake.Clock, samples int) (Estimate, error) {
 	if samples < 1 || samples > MaxSamples {
-		return Estimate{}, &OptionError{"samples", samples, fmt.Sprintf("1 to %d", MaxSamples)}
+		return Estimate{}, optErr("samples", samples, fmt.Sprintf("1 to %d", MaxSamples))
 	}
 	if client == nil {
-		return Estimate{}, &OptionError{"client", client, "a redis client"}
+		return Estimate{}, errNilClient()
 	}
 	if clock == nil {
 		clock = snowflake.SystemClock()

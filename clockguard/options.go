@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/snowlease/idgen/clock"
+	"github.com/snowlease/idgen/internal/opterr"
 	"github.com/snowlease/idgen/snowflake"
 )
 
@@ -115,7 +116,7 @@ type Options struct {
 	// expected; a long one is the clock's fault). Zero or negative means
 	// none.
 	HWM func() int64
-	// Layout turns HWM's ticks into time. Default snowflake.Twitter.
+	// Layout turns HWM's ticks into time. Default snowflake.Twitter().
 	Layout snowflake.Layout
 	// HWMTolerance is how far behind HWM the clock may be before it is
 	// reported; set it to the generator's MaxBorrow ticks, since borrowing
@@ -127,19 +128,21 @@ type Options struct {
 	Key string
 }
 
-// OptionError reports an option out of range. It wraps ErrInvalidOptions.
-// It is a plain value, safe for concurrent use.
-type OptionError struct {
-	Field   string // the Options field, or "samples" for Measure
-	Value   any    // the value given
-	Allowed string // the allowed range
+// OptionError reports an option or argument out of range: Field (the
+// Options field, or "samples" and "client" for the arguments), the Value
+// given and what is Allowed. It unwraps to ErrInvalidOptions, and to Err
+// when a nested check failed (a Layout's). It is the one option-error type
+// of the module: snowflake.OptionError, lease.OptionError and
+// idgen.OptionError are the same type. An *OptionError is not changed
+// after it is returned, so it is safe for concurrent use.
+type OptionError = opterr.Error
+
+func optErr(field string, value any, allowed string) error {
+	return opterr.New(ErrInvalidOptions, field, value, allowed, nil)
 }
 
-func (e *OptionError) Error() string {
-	return fmt.Sprintf("%v: %s is %v, allowed %s", ErrInvalidOptions, e.Field, e.Value, e.Allowed)
-}
-
-func (e *OptionError) Unwrap() error { return ErrInvalidOptions }
+// errNilClient is what every function that takes a client returns for nil.
+func errNilClient() error { return optErr("client", nil, "a non-nil Redis client") }
 
 // Validate reports the first field out of range as an *OptionError. It
 // does not contact Redis: the check of MaxSkew against the measured
@@ -152,17 +155,17 @@ func (o Options) Validate() error {
 func (o Options) withDefaults() (Options, error) {
 	switch {
 	case o.MaxSkew < 0 || (o.MaxSkew > 0 && o.MaxSkew < MinMaxSkew):
-		return o, &OptionError{"MaxSkew", o.MaxSkew, fmt.Sprintf("%v or more (0 means %v)", MinMaxSkew, DefaultMaxSkew)}
+		return o, optErr("MaxSkew", o.MaxSkew, fmt.Sprintf("%v or more (0 means %v)", MinMaxSkew, DefaultMaxSkew))
 	case o.Interval < 0 || (o.Interval > 0 && o.Interval < MinInterval):
-		return o, &OptionError{"Interval", o.Interval, fmt.Sprintf("%v or more (0 means %v)", MinInterval, DefaultInterval)}
+		return o, optErr("Interval", o.Interval, fmt.Sprintf("%v or more (0 means %v)", MinInterval, DefaultInterval))
 	case o.Samples < 0 || o.Samples > MaxSamples:
-		return o, &OptionError{"Samples", o.Samples, fmt.Sprintf("1 to %d (0 means %d)", MaxSamples, DefaultSamples)}
+		return o, optErr("Samples", o.Samples, fmt.Sprintf("1 to %d (0 means %d)", MaxSamples, DefaultSamples))
 	case o.Timeout < 0:
-		return o, &OptionError{"Timeout", o.Timeout, fmt.Sprintf("more than 0 (0 means %v)", DefaultTimeout)}
+		return o, optErr("Timeout", o.Timeout, fmt.Sprintf("more than 0 (0 means %v)", DefaultTimeout))
 	case o.Policy != Warn && o.Policy != Pause:
-		return o, &OptionError{"Policy", o.Policy, "Warn or Pause"}
+		return o, optErr("Policy", o.Policy, "Warn or Pause")
 	case o.HWMTolerance < 0:
-		return o, &OptionError{"HWMTolerance", o.HWMTolerance, "0 or more"}
+		return o, optErr("HWMTolerance", o.HWMTolerance, "0 or more")
 	}
 	if o.MaxSkew == 0 {
 		o.MaxSkew = DefaultMaxSkew
@@ -179,12 +182,10 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Clock == nil {
 		o.Clock = clock.System()
 	}
-	if isZeroLayout(o.Layout) {
-		o.Layout = snowflake.Twitter
-	}
+	o.Layout = o.Layout.OrDefault()
 	if o.HWM != nil {
 		if err := o.Layout.Validate(); err != nil {
-			return o, &OptionError{"Layout", err, "a valid snowflake.Layout when HWM is set"}
+			return o, opterr.New(ErrInvalidOptions, "Layout", o.Layout.Fingerprint(), "a valid snowflake.Layout when HWM is set", err)
 		}
 	}
 	if o.Logger == nil {
@@ -196,12 +197,8 @@ func (o Options) withDefaults() (Options, error) {
 // resolvable checks MaxSkew against what the round trip can resolve.
 func (o Options) resolvable(e Estimate) error {
 	if o.MaxSkew < e.Uncertainty {
-		return &OptionError{"MaxSkew", o.MaxSkew, fmt.Sprintf(
-			"at least the measured uncertainty %v (round trip %v to Redis)", e.Uncertainty, e.RTT)}
+		return optErr("MaxSkew", o.MaxSkew, fmt.Sprintf(
+			"at least the measured uncertainty %v (round trip %v to Redis)", e.Uncertainty, e.RTT))
 	}
 	return nil
-}
-
-func isZeroLayout(l snowflake.Layout) bool {
-	return l.Epoch.IsZero() && l.TimeUnit == 0 && l.TimeBits == 0 && l.WorkerBits == 0 && l.SequenceBits == 0
 }

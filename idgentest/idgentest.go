@@ -18,9 +18,10 @@ import (
 )
 
 // Options configure New. The zero value is the Twitter layout, worker 0
-// and the real clock.
+// and the real clock. It is a plain value, safe for concurrent use while
+// nobody writes to it.
 type Options struct {
-	// Layout of the IDs. Default snowflake.Twitter.
+	// Layout of the IDs. Default snowflake.Twitter().
 	Layout snowflake.Layout
 	// WorkerID goes into every ID; 0 to Layout.MaxWorker(). Default 0.
 	WorkerID int64
@@ -46,10 +47,7 @@ func New(tb testing.TB, opts ...Options) *Generator {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	if o.Layout == (snowflake.Layout{}) {
-		o.Layout = snowflake.Twitter
-	}
-	g, err := snowflake.New(o.Layout, o.WorkerID, snowflake.Options{Clock: o.Clock})
+	g, err := snowflake.New(o.Layout.OrDefault(), o.WorkerID, snowflake.Options{Clock: o.Clock})
 	if err != nil {
 		tb.Fatalf("idgentest.New: %v", err)
 	}

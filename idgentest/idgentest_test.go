@@ -40,12 +40,12 @@ func TestNewIsQuickAndUnique(t *testing.T) {
 }
 
 func TestOptions(t *testing.T) {
-	g := idgentest.New(t, idgentest.Options{Layout: snowflake.Sonyflake, WorkerID: 7})
+	g := idgentest.New(t, idgentest.Options{Layout: snowflake.Sonyflake(), WorkerID: 7})
 	id, err := g.Next()
 	require.NoError(t, err)
-	p := snowflake.Sonyflake.Decompose(id)
+	p := snowflake.Sonyflake().Decompose(id)
 	assert.Equal(t, int64(7), p.Worker)
-	assert.Equal(t, snowflake.Sonyflake, g.Layout())
+	assert.Equal(t, snowflake.Sonyflake(), g.Layout())
 }
 
 // A service takes an idgen.Source; its tests pass the test kit's generator.
@@ -57,5 +57,5 @@ func TestServiceTakesASource(t *testing.T) {
 	svc := orders{ids: idgentest.New(t, idgentest.Options{WorkerID: 3})}
 	id, err := svc.create()
 	require.NoError(t, err)
-	assert.Equal(t, int64(3), snowflake.Twitter.Decompose(id).Worker)
+	assert.Equal(t, int64(3), snowflake.Twitter().Decompose(id).Worker)
 }

@@ -21,10 +21,10 @@ func benchSetup(b *testing.B, ns string, taken int) (*redis.Client, Options) {
 	srv := redistest.Start(b, redistest.Config{})
 	c := srv.Client(b)
 	ctx := context.Background()
-	o := Options{Namespace: ns, Layout: snowflake.Twitter, TTL: time.Minute, Host: "bench"}
+	o := Options{Namespace: ns, Layout: snowflake.Twitter(), TTL: time.Minute, Host: "bench"}
 	l, err := Acquire(ctx, c, o) // creates the namespace
 	require.NoError(b, err)
-	require.NoError(b, l.Close())
+	require.NoError(b, l.Close(context.Background()))
 	k := KeysOf(ns)
 	pipe := c.Pipeline()
 	for _, id := range rand.Perm(1024)[:taken] {
@@ -50,7 +50,7 @@ func BenchmarkAcquire(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.StopTimer()
-				if err := l.Close(); err != nil {
+				if err := l.Close(context.Background()); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()
@@ -73,7 +73,7 @@ func BenchmarkAcquireParallel(b *testing.B) {
 				b.Error(err)
 				return
 			}
-			if err := l.Close(); err != nil {
+			if err := l.Close(context.Background()); err != nil {
 				b.Error(err)
 				return
 			}
@@ -86,7 +86,7 @@ func BenchmarkRenew(b *testing.B) {
 	c, o := benchSetup(b, "benchrenew", 0)
 	l, err := Acquire(context.Background(), c, o)
 	require.NoError(b, err)
-	b.Cleanup(func() { _ = l.Close() })
+	b.Cleanup(func() { _ = l.Close(context.Background()) })
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -104,10 +104,10 @@ func BenchmarkRenewReplica(b *testing.B) {
 	replica := redistest.Start(b, redistest.Config{ReplicaOf: master.Addr})
 	redistest.WaitSynced(b, master, replica)
 	c := master.Client(b)
-	o := Options{Namespace: "benchrep", Layout: snowflake.Twitter, TTL: time.Minute, Host: "bench", MinReplicas: 1}
+	o := Options{Namespace: "benchrep", Layout: snowflake.Twitter(), TTL: time.Minute, Host: "bench", MinReplicas: 1}
 	l, err := Acquire(context.Background(), c, o)
 	require.NoError(b, err)
-	b.Cleanup(func() { _ = l.Close() })
+	b.Cleanup(func() { _ = l.Close(context.Background()) })
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -34,7 +34,7 @@
 // next holder starts above every fence ever granted. Stats.ExpiresAt shows
 // the local guess of the key's expiry for monitoring only.
 //
-// Release stops the bound generators first and only then sets the HWM to
+// Close stops the bound generators first and only then sets the HWM to
 // the last tick they issued (never below StartAfter) and deletes the key,
 // so the worker ID can be taken again at once without waiting out the
 // Window.

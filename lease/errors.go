@@ -25,8 +25,9 @@ var (
 	ErrLayoutMismatch = errors.New("lease: layout mismatch")
 	// ErrClosed: the lease was released.
 	ErrClosed = errors.New("lease: closed")
-	// ErrInvalidOptions: an option is out of range; the error is an
-	// *OptionError naming the field and the allowed range.
+	// ErrInvalidOptions: an option or argument is out of range (or the
+	// client is nil); the error is an *OptionError naming the field and the
+	// allowed range.
 	ErrInvalidOptions = errors.New("lease: invalid options")
 	// ErrStartTooFar: the only usable worker IDs start further ahead of the
 	// local clock than MaxStartWait allows: a clock is off.

@@ -43,7 +43,7 @@ func ExampleAcquire() {
 		log.Fatal(err) // errors.Is(err, lease.ErrNoWorkerAvailable) when every ID is held
 	}
 
-	gen, err := snowflake.New(snowflake.Twitter, l.WorkerID(),
+	gen, err := snowflake.New(snowflake.Twitter(), l.WorkerID(),
 		snowflake.Options{StartAfter: l.StartAfter(), Fence: l.Fence()})
 	if err != nil {
 		log.Fatal(err)
@@ -54,12 +54,12 @@ func ExampleAcquire() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("issued with the leased worker ID:", snowflake.Twitter.Decompose(id).Worker == l.WorkerID())
+	fmt.Println("issued with the leased worker ID:", snowflake.Twitter().Decompose(id).Worker == l.WorkerID())
 
 	// Close stops the generator, writes its last tick as the worker ID's
 	// high-water mark and deletes the lease key. Done closes, and Err says
 	// why: ErrClosed here, ErrLeaseLost when the lease is lost.
-	if err := l.Close(); err != nil {
+	if err := l.Close(context.Background()); err != nil {
 		log.Fatal(err)
 	}
 	<-l.Done()
@@ -81,7 +81,7 @@ func ExampleList() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer l.Close()
+	defer l.Close(context.Background())
 
 	infos, err := lease.List(ctx, client, "orders")
 	if err != nil {

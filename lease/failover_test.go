@@ -113,7 +113,7 @@ func TestFailoverWithoutReplicaAck(t *testing.T) {
 			} else {
 				assert.GreaterOrEqual(t, newer.StartAfter(), fenceOnMaster, "the new holder starts below the old holder's fence")
 			}
-			require.NoError(t, newer.Close())
+			require.NoError(t, newer.Close(context.Background()))
 		})
 	}
 }

@@ -155,7 +155,7 @@ func TestACLUserWithLeastPrivilege(t *testing.T) {
 	infos, err := List(ctx, c, "acl")
 	require.NoError(t, err)
 	assert.Equal(t, 1, len(infos), "listed")
-	require.NoError(t, l.Close())
+	require.NoError(t, l.Close(context.Background()))
 	assert.Equal(t, int64(0), master.Client(t).Exists(ctx, l.keys.Lease(l.WorkerID())).Val(), "key after release")
 
 	// The key pattern is enforced: another namespace is refused.
@@ -353,8 +353,8 @@ func TestCluster(t *testing.T) {
 	require.Eventually(t, func() bool { return a.Stats().RenewFailures >= s1.RenewFailures+5 }, 10*time.Second, 5*time.Millisecond, "no more renewals tried")
 	assert.Equal(t, s1.Renewals, a.Stats().Renewals, "renewals without the slot master's replica")
 	require.ErrorIs(t, a.Stats().LastError, ErrReplication)
-	require.NoError(t, a.Close())
-	require.NoError(t, b.Close())
+	require.NoError(t, a.Close(context.Background()))
+	require.NoError(t, b.Close(context.Background()))
 }
 
 func TestInvalidClient(t *testing.T) {

@@ -1,6 +1,7 @@
 package lease
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -108,7 +109,7 @@ func TestRealGeneratorRelease(t *testing.T) {
 	ga := newGenerator(t, a)
 	idsA := issue(f, ga, oneWorker, a.StartAfter(), f.Now().Add(30*time.Millisecond))
 	require.Len(t, idsA, 90, "three IDs a tick for 30 ticks")
-	require.NoError(t, a.Close())
+	require.NoError(t, a.Close(context.Background()))
 	_, err := ga.Next()
 	require.ErrorIs(t, err, snowflake.ErrStopped)
 	assert.Equal(t, ga.LastTick(), hwmOf(t, c, "realrel", 0), "released HWM")

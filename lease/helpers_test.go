@@ -23,9 +23,9 @@ import (
 
 // Layouts with small worker ranges, so tests can fill them.
 var (
-	oneWorker  = snowflake.Layout{Epoch: snowflake.Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 0, SequenceBits: 22}
-	twoWorkers = snowflake.Layout{Epoch: snowflake.Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 1, SequenceBits: 21}
-	layout64   = snowflake.Layout{Epoch: snowflake.Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 6, SequenceBits: 16}
+	oneWorker  = snowflake.Layout{Epoch: snowflake.Twitter().Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 0, SequenceBits: 22}
+	twoWorkers = snowflake.Layout{Epoch: snowflake.Twitter().Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 1, SequenceBits: 21}
+	layout64   = snowflake.Layout{Epoch: snowflake.Twitter().Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 6, SequenceBits: 16}
 )
 
 // testOpts are short-lived options: a 500ms TTL and a 20ms skew bound, so a
@@ -250,7 +250,7 @@ func mustAcquire(t *testing.T, c redis.UniversalClient, o Options) *Lease {
 	defer cancel()
 	l, err := Acquire(ctx, c, o)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = l.Close() })
+	t.Cleanup(func() { _ = l.Close(context.Background()) })
 	return l
 }
 
@@ -262,7 +262,7 @@ func acquireReplicated(t *testing.T, c redis.UniversalClient, o Options) *Lease 
 	for {
 		l, err := Acquire(context.Background(), c, o)
 		if err == nil {
-			t.Cleanup(func() { _ = l.Close() })
+			t.Cleanup(func() { _ = l.Close(context.Background()) })
 			return l
 		}
 		if !errors.Is(err, ErrReplication) && !errors.Is(err, ErrUnavailable) || time.Now().After(deadline) {
@@ -285,7 +285,7 @@ func acquireWhenFree(t *testing.T, c redis.UniversalClient, o Options, d time.Du
 		}
 		assert.NoError(ct, err)
 	}, d, 10*time.Millisecond, "no worker ID became free within %v", d)
-	t.Cleanup(func() { _ = l.Close() })
+	t.Cleanup(func() { _ = l.Close(context.Background()) })
 	return l
 }
 

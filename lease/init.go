@@ -31,7 +31,7 @@ var ErrNamespaceInUse = errors.New("lease: namespace already in use")
 // ErrPermission or ErrNoServerInfo.
 func Init(ctx context.Context, client redis.UniversalClient, opts Options) error {
 	if client == nil {
-		return fmt.Errorf("%w: client is nil", ErrInvalidOptions)
+		return errNilClient()
 	}
 	o, err := opts.resolve()
 	if err != nil {

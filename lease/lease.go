@@ -19,7 +19,9 @@ import (
 )
 
 // Fenced is what a lease drives: an ID generator that never issues a tick
-// above its fence. *snowflake.Generator satisfies it.
+// above its fence. *snowflake.Generator satisfies it. Implementations must
+// be safe for concurrent use: the lease calls them from its renewal
+// goroutine while IDs are being issued.
 type Fenced interface {
 	// SetFence raises the highest tick the target may issue. It is never
 	// called with a lower value than before.
@@ -36,7 +38,12 @@ const maxWindowKeys = 1024
 
 // Lease is one worker ID held in Redis. It renews itself in the
 // background (unless RenewInterval is ManualRenewal: then Renew does) until
-// it is released or lost. Its methods are safe for concurrent use.
+// it is closed or lost. Make one with Acquire. Its methods are safe for
+// concurrent use.
+//
+// The zero Lease holds nothing and has ended: Err and Renew return an error
+// matching ErrClosed, Done is closed, Bind stops its target at once and
+// Close returns nil. It does not panic.
 type Lease struct {
 	opts   Options
 	keys   Keys
@@ -77,7 +84,21 @@ const (
 	closed
 )
 
-// Stats is a snapshot of a lease's life.
+// errZero is what Err and Renew of a zero Lease return.
+var errZero = fmt.Errorf("%w (a zero Lease: make one with Acquire)", ErrClosed)
+
+// closedChan is the Done channel of a zero Lease.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// zero reports whether l is the zero Lease, which Acquire never returns.
+func (l *Lease) zero() bool { return l.done == nil }
+
+// Stats is a snapshot of a lease's life. It is a plain value, safe for
+// concurrent use.
 type Stats struct {
 	WorkerID      int64
 	StartAfter    int64 // tick the first ID must be above
@@ -99,7 +120,7 @@ type Stats struct {
 
 // Acquire takes a free worker ID in the namespace, in one round trip
 // unless more than 1024 worker IDs must be searched, and starts renewing
-// it every RenewInterval until Release or Close, or until it is lost (with
+// it every RenewInterval until Close, or until it is lost (with
 // RenewInterval = ManualRenewal the caller renews it with Renew instead).
 //
 // Among free worker IDs it takes the one whose high-water mark is lowest,
@@ -115,7 +136,7 @@ type Stats struct {
 // background, and otherwise expires after TTL.
 func Acquire(ctx context.Context, client redis.UniversalClient, opts Options) (*Lease, error) {
 	if client == nil {
-		return nil, fmt.Errorf("%w: client is nil", ErrInvalidOptions)
+		return nil, errNilClient()
 	}
 	o, err := opts.resolve()
 	if err != nil {
@@ -394,11 +415,19 @@ func (l *Lease) Token() string { return l.token }
 func (l *Lease) Namespace() string { return l.opts.Namespace }
 
 // Done is closed when the lease ends: lost, or released.
-func (l *Lease) Done() <-chan struct{} { return l.done }
+func (l *Lease) Done() <-chan struct{} {
+	if l.zero() {
+		return closedChan
+	}
+	return l.done
+}
 
 // Err is nil while the lease is live; then an error wrapping ErrLeaseLost
-// with the reason, or ErrClosed after Release.
+// with the reason, or ErrClosed after Close.
 func (l *Lease) Err() error {
+	if l.zero() {
+		return errZero
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.err
@@ -415,7 +444,7 @@ func (l *Lease) Bind(t Fenced) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.state != live {
+	if l.state != live || l.zero() {
 		t.Stop()
 		return
 	}
@@ -439,13 +468,7 @@ func (l *Lease) Stats() Stats {
 	return s
 }
 
-// Close releases the lease within OpTimeout. It is Release with a
-// background context.
-func (l *Lease) Close() error {
-	return l.Release(context.Background())
-}
-
-// Release ends the lease: it stops the renewals, stops every bound target,
+// Close releases the lease: it stops the renewals, stops every bound target,
 // then, if the key still holds this lease's token, sets the worker's HWM
 // and deletes the key, so the worker ID can be taken again at once.
 //
@@ -455,11 +478,15 @@ func (l *Lease) Close() error {
 // only because the targets are stopped first. Without targets it stays at
 // the fence, which covers whatever was issued under the lease.
 //
-// Release is bounded by ctx and OpTimeout and is idempotent: later calls
-// wait for the first and return its result. After it, Err returns
-// ErrClosed (or the loss, if the lease was lost before). If Redis cannot be
-// reached the key simply expires after TTL; the HWM is then the fence.
-func (l *Lease) Release(ctx context.Context) error {
+// Close is bounded by ctx and OpTimeout and is idempotent: later calls
+// wait for the first (or for their own ctx) and return its result. After
+// it, Err returns ErrClosed (or the loss, if the lease was lost before). If
+// Redis cannot be reached the key simply expires after TTL; the HWM is then
+// the fence.
+func (l *Lease) Close(ctx context.Context) error {
+	if l.zero() {
+		return nil
+	}
 	l.releaseOnce.Do(func() {
 		defer close(l.released)
 		l.releaseErr = l.doRelease(ctx)
@@ -468,7 +495,7 @@ func (l *Lease) Release(ctx context.Context) error {
 	case <-l.released:
 		return l.releaseErr
 	case <-ctx.Done():
-		return fmt.Errorf("lease: release: %w", ctx.Err())
+		return fmt.Errorf("lease: close: %w", ctx.Err())
 	}
 }
 
@@ -523,7 +550,7 @@ func (l *Lease) doRelease(ctx context.Context) error {
 // longer this lease's, the lease is lost as with a background renewal (Done
 // closes, the targets stop) and Renew returns Err(), which wraps
 // ErrLeaseLost. On a lease that has already ended it returns Err() at once
-// (ErrClosed after Release).
+// (ErrClosed after Close).
 func (l *Lease) Renew(ctx context.Context) error {
 	if err := l.Err(); err != nil {
 		return err

@@ -70,7 +70,7 @@ func TestRace200For64(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 64, len(infos), "listed leases")
 	for _, l := range winners {
-		require.NoError(t, l.Close())
+		require.NoError(t, l.Close(context.Background()))
 	}
 	infos, err = List(context.Background(), c, "race")
 	require.NoError(t, err)
@@ -84,7 +84,7 @@ func TestAcquire1024ThenFull(t *testing.T) {
 	srv := redistest.Start(t, redistest.Config{})
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: 64})
 	t.Cleanup(func() { _ = c.Close() })
-	o := testOpts("full", snowflake.Twitter)
+	o := testOpts("full", snowflake.Twitter())
 	o.TTL, o.OpTimeout = 20*time.Second, time.Minute // 1024 at once on a loaded machine, under -race
 
 	leases := make([]*Lease, 1024)
@@ -108,7 +108,7 @@ func TestAcquire1024ThenFull(t *testing.T) {
 	require.ErrorIs(t, err, ErrNoWorkerAvailable)
 	assert.True(t, strings.Contains(err.Error(), `all 1024 worker IDs of namespace "full" are held`), "message: %v", err)
 	for _, l := range leases {
-		require.NoError(t, l.Close())
+		require.NoError(t, l.Close(context.Background()))
 	}
 }
 
@@ -248,7 +248,7 @@ func TestKeyTamperedLosesLease(t *testing.T) {
 			require.ErrorIs(t, err, errStopped)
 			assert.Equal(t, fence, l.Fence(), "fence after the loss")
 			assert.Zero(t, f.Timers(), "the renewal loop's timer after the loss")
-			require.NoError(t, l.Close(), "closing a lost lease")
+			require.NoError(t, l.Close(context.Background()), "closing a lost lease")
 			require.ErrorIs(t, l.Err(), ErrLeaseLost)
 			// A target bound after the loss is stopped at once.
 			late := newFakeGen(l)
@@ -274,7 +274,7 @@ func TestReleaseRetakenAtOnce(t *testing.T) {
 	require.Len(t, ids, 60, "three IDs a tick for 20 ticks")
 	fenceA := a.Fence()
 
-	require.NoError(t, a.Release(context.Background()))
+	require.NoError(t, a.Close(context.Background()))
 	assert.True(t, g.Stopped(), "target not stopped by Release")
 	require.ErrorIs(t, a.Err(), ErrClosed)
 	select {
@@ -282,8 +282,8 @@ func TestReleaseRetakenAtOnce(t *testing.T) {
 	default:
 		t.Fatal("Done not closed after Release")
 	}
-	require.NoError(t, a.Release(context.Background()), "second Release")
-	require.NoError(t, a.Close(), "Close after Release")
+	require.NoError(t, a.Close(context.Background()), "second Release")
+	require.NoError(t, a.Close(context.Background()), "Close after Release")
 	lastA := g.LastTick()
 	assert.Equal(t, g.tickOf(ids[len(ids)-1]), lastA, "LastTick is the last ID's")
 	assert.Equal(t, lastA, hwmOf(t, c, "release", 0), "released HWM")
@@ -294,10 +294,10 @@ func TestReleaseRetakenAtOnce(t *testing.T) {
 	assert.Less(t, b.StartAfter(), fenceA, "B starts after A's whole fence: the HWM was not lowered")
 
 	// Unbound: the HWM stays at the fence.
-	require.NoError(t, b.Close())
+	require.NoError(t, b.Close(context.Background()))
 	c2 := mustAcquire(t, c, o)
 	fenceC := c2.Fence()
-	require.NoError(t, c2.Close())
+	require.NoError(t, c2.Close(context.Background()))
 	assert.Equal(t, fenceC, hwmOf(t, c, "release", 0), "HWM after an unbound release")
 	d := mustAcquire(t, c, o)
 	assert.Equal(t, fenceC, d.StartAfter(), "start after an unbound release")
@@ -369,7 +369,7 @@ func TestScriptFlushBetweenCalls(t *testing.T) {
 	assert.Equal(t, uint64(2), l.Stats().Renewals, "renewals after SCRIPT FLUSH")
 	assert.Equal(t, uint64(0), l.Stats().RenewFailures, "renewal failures")
 	require.NoError(t, c.ScriptFlush(ctx).Err())
-	require.NoError(t, l.Close())
+	require.NoError(t, l.Close(context.Background()))
 	assert.Equal(t, int64(0), c.Exists(ctx, l.keys.Lease(l.WorkerID())).Val(), "key after release")
 	require.NoError(t, c.ScriptFlush(ctx).Err())
 	mustAcquire(t, c, o)
@@ -460,7 +460,7 @@ func TestLargeWorkerSpace(t *testing.T) {
 	srv := redistest.Start(t, redistest.Config{})
 	c := srv.Client(t)
 	ctx := context.Background()
-	lay := snowflake.Layout{Epoch: snowflake.Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 12, SequenceBits: 10}
+	lay := snowflake.Layout{Epoch: snowflake.Twitter().Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 12, SequenceBits: 10}
 	o := testOpts("large", lay)
 	o.TTL = 10 * time.Second
 	mustAcquire(t, c, o) // creates the namespace
@@ -479,7 +479,7 @@ func TestLargeWorkerSpace(t *testing.T) {
 	require.ErrorIs(t, err, ErrNoWorkerAvailable)
 	assert.True(t, strings.Contains(err.Error(), "all 4096 worker IDs"), "message: %v", err)
 
-	big := snowflake.Layout{Epoch: snowflake.Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 17, SequenceBits: 5}
+	big := snowflake.Layout{Epoch: snowflake.Twitter().Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 17, SequenceBits: 5}
 	ob := testOpts("huge", big)
 	ob.TTL = 10 * time.Second
 	x := mustAcquire(t, c, ob)
@@ -500,7 +500,7 @@ func TestStartTooFarAhead(t *testing.T) {
 	ahead := testOpts("skew", twoWorkers)
 	ahead.MaxStartWait = time.Minute
 	a := mustAcquire(t, c, ahead)
-	require.NoError(t, a.Close())
+	require.NoError(t, a.Close(context.Background()))
 	// The scripts cap every fence at Redis' clock + Window, so a fast clock
 	// alone cannot leave an HWM far ahead; plant one as a previous holder
 	// with a longer Window (or a Redis whose clock was stepped back) would.

@@ -12,7 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Info describes one held lease, for `idgen leases`.
+// Info describes one held lease, for `idgen leases`. It is a plain value,
+// safe for concurrent use.
 type Info struct {
 	WorkerID int64
 	Host     string // as recorded by the holder; the raw value if the key is not in this package's format
@@ -35,7 +36,7 @@ const listScanLimit = 1 << 16
 // It is not atomic: leases may come and go while it runs. ctx bounds it.
 func List(ctx context.Context, client redis.UniversalClient, namespace string) ([]Info, error) {
 	if client == nil {
-		return nil, fmt.Errorf("%w: client is nil", ErrInvalidOptions)
+		return nil, errNilClient()
 	}
 	if err := checkNamespace(namespace); err != nil {
 		return nil, err

@@ -8,12 +8,14 @@ import (
 	"time"
 
 	"github.com/snowlease/idgen/clock"
+	"github.com/snowlease/idgen/internal/opterr"
 	"github.com/snowlease/idgen/snowflake"
 )
 
 // Options configure Acquire. The zero value of every field means its
 // default; Acquire copies the struct, fills in the defaults and validates
-// the result, so an Options value can be reused and shared.
+// the result, so an Options value can be reused and shared: it is safe for
+// concurrent use while nobody writes to it.
 //
 // Every node of a namespace should use the same Layout, Window and MaxSkew:
 // the layout is enforced (ErrLayoutMismatch), Window and MaxSkew are not,
@@ -28,7 +30,7 @@ type Options struct {
 
 	// Layout is the bit layout of the IDs the lease's worker ID goes into.
 	// It fixes the worker range (0 to Layout.MaxWorker()) and the tick that
-	// fences and high-water marks are measured in. Default snowflake.Twitter.
+	// fences and high-water marks are measured in. Default snowflake.Twitter().
 	Layout snowflake.Layout
 
 	// TTL is how long the lease key lives in Redis without a renewal.
@@ -151,24 +153,22 @@ const (
 	maxHostLen       = 255
 )
 
-// OptionError reports an Options field that is out of range. It unwraps to
-// ErrInvalidOptions.
-type OptionError struct {
-	Field   string // the Options field, e.g. "TTL"
-	Value   string // the value given
-	Allowed string // what is allowed, e.g. "100ms to 24h"
-}
-
-func (e *OptionError) Error() string {
-	return fmt.Sprintf("lease: invalid options: %s is %s, allowed %s", e.Field, e.Value, e.Allowed)
-}
-
-// Unwrap makes errors.Is(err, ErrInvalidOptions) true.
-func (e *OptionError) Unwrap() error { return ErrInvalidOptions }
+// OptionError reports an option or argument out of range: Field (the
+// Options field, such as "TTL"), the Value given and what is Allowed (such
+// as "100ms to 24h"). It unwraps to ErrInvalidOptions, and to Err when a
+// nested check failed (a Layout's, such as snowflake.ErrBitWidths). It is
+// the one option-error type of the module: snowflake.OptionError,
+// clockguard.OptionError and idgen.OptionError are the same type. An
+// *OptionError is not changed after it is returned, so it is safe for
+// concurrent use.
+type OptionError = opterr.Error
 
 func optErr(field string, value any, allowed string, args ...any) error {
-	return &OptionError{Field: field, Value: fmt.Sprint(value), Allowed: fmt.Sprintf(allowed, args...)}
+	return opterr.New(ErrInvalidOptions, field, value, fmt.Sprintf(allowed, args...), nil)
 }
+
+// errNilClient is what every function that takes a client returns for nil.
+func errNilClient() error { return optErr("client", nil, "a non-nil Redis client") }
 
 // resolve returns a copy of o with defaults filled in, or the first field
 // out of range.
@@ -179,11 +179,9 @@ func (o Options) resolve() (Options, error) {
 	if err := checkNamespace(o.Namespace); err != nil {
 		return o, err
 	}
-	if o.Layout == (snowflake.Layout{}) {
-		o.Layout = snowflake.Twitter
-	}
+	o.Layout = o.Layout.OrDefault()
 	if err := o.Layout.Validate(); err != nil {
-		return o, fmt.Errorf("%w: Layout: %w", ErrInvalidOptions, err)
+		return o, opterr.New(ErrInvalidOptions, "Layout", o.Layout.Fingerprint(), "a valid snowflake.Layout", err)
 	}
 	if err := o.resolveTimes(); err != nil {
 		return o, err
@@ -202,7 +200,7 @@ func (o Options) resolve() (Options, error) {
 		o.Host = strings.ReplaceAll(h, "|", "_")
 	}
 	if len(o.Host) > maxHostLen || strings.Contains(o.Host, "|") {
-		return o, optErr("Host", fmt.Sprintf("%q", o.Host), "at most %d bytes without '|'", maxHostLen)
+		return o, optErr("Host", o.Host, "at most %d bytes without '|'", maxHostLen)
 	}
 	return o, nil
 }
@@ -268,14 +266,14 @@ func (o *Options) resolveTimes() error {
 func checkNamespace(ns string) error {
 	const allowed = "1 to 64 characters from [A-Za-z0-9] and \"-_.:/\""
 	if ns == "" || len(ns) > maxNamespaceLen {
-		return optErr("Namespace", fmt.Sprintf("%q", ns), allowed)
+		return optErr("Namespace", ns, allowed)
 	}
 	for _, r := range ns {
 		switch {
 		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
 		case strings.ContainsRune("-_.:/", r):
 		default:
-			return optErr("Namespace", fmt.Sprintf("%q", ns), allowed)
+			return optErr("Namespace", ns, allowed)
 		}
 	}
 	return nil

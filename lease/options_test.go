@@ -17,7 +17,7 @@ func TestOptionsDefaults(t *testing.T) {
 	o, err := Options{}.resolve()
 	require.NoError(t, err)
 	assert.Equal(t, "idgen", o.Namespace, "Namespace")
-	assert.Equal(t, snowflake.Twitter, o.Layout, "Layout")
+	assert.Equal(t, snowflake.Twitter(), o.Layout, "Layout")
 	assert.Equal(t, 10*time.Second, o.TTL, "TTL")
 	assert.Equal(t, 10*time.Second, o.Window, "Window")
 	assert.Equal(t, 10*time.Second/3, o.RenewInterval, "RenewInterval")
@@ -36,7 +36,7 @@ func TestOptionsDefaults(t *testing.T) {
 
 func TestOptionsInvalid(t *testing.T) {
 	t.Parallel()
-	badLayout := snowflake.Twitter
+	badLayout := snowflake.Twitter()
 	badLayout.TimeBits = 40
 	cases := []struct {
 		name  string

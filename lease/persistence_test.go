@@ -42,7 +42,7 @@ func TestRestartWithPersistence(t *testing.T) {
 			o.RenewInterval = ManualRenewal
 			old := mustAcquire(t, c, o)
 			// Never released: Close would write the HWM back.
-			t.Cleanup(func() { _ = old.Close() })
+			t.Cleanup(func() { _ = old.Close(context.Background()) })
 
 			require.NoError(t, old.Renew(ctx), "first renewal")
 			firstFence := old.Fence()
@@ -85,7 +85,7 @@ func TestRestartWithPersistence(t *testing.T) {
 			assert.True(t, newer.StartAfter() >= lastFence, "new holder starts after %d, below the old holder's fence %d", newer.StartAfter(), lastFence)
 			q := before + oneWorker.Ticks(o.Window) + oneWorker.Ticks(o.MaxSkew)
 			assert.True(t, newer.StartAfter() >= q, "new holder starts after %d, below the quarantine %d", newer.StartAfter(), q)
-			require.NoError(t, newer.Close())
+			require.NoError(t, newer.Close(context.Background()))
 		})
 	}
 }

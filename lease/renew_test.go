@@ -118,7 +118,7 @@ func TestRenewNowAndAfterClose(t *testing.T) {
 	assert.Equal(t, first+5, l.Fence(), "fence after Renew")
 	assert.Equal(t, uint64(1), l.Stats().Renewals, "Renewals")
 
-	require.NoError(t, l.Close())
+	require.NoError(t, l.Close(context.Background()))
 	assert.Zero(t, f.Timers(), "the loop's timer after Close")
 	calls := hook.calls.Load()
 	require.ErrorIs(t, l.Renew(context.Background()), ErrClosed)

@@ -2,7 +2,6 @@ package lease
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -18,7 +17,7 @@ import (
 // ErrUnavailable, ErrAuth or ErrPermission.
 func ForgetReplicas(ctx context.Context, client redis.UniversalClient, namespace string, n int) error {
 	if client == nil {
-		return fmt.Errorf("%w: client is nil", ErrInvalidOptions)
+		return errNilClient()
 	}
 	if err := checkNamespace(namespace); err != nil {
 		return err

@@ -89,13 +89,13 @@ func TestRoundTrips(t *testing.T) {
 				require.NoError(t, l.Renew(ctx))
 				assert.Equal(t, int64(1), h.trips.Load(), "round trips of a renewal")
 			}
-			require.NoError(t, l.Close())
+			require.NoError(t, l.Close(context.Background()))
 			h.trips.Store(0)
 			l = mustAcquire(t, c, o) // knows nothing yet: a new lease
 			if replicas == 0 {
 				assert.Equal(t, int64(1), h.trips.Load(), "round trips of a later acquire")
 			}
-			require.NoError(t, l.Close())
+			require.NoError(t, l.Close(context.Background()))
 		})
 	}
 }

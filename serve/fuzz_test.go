@@ -105,7 +105,7 @@ func FuzzDecodePath(f *testing.F) {
 		if err := json.Unmarshal(w.Body.Bytes(), &d); err != nil {
 			t.Fatalf("bad JSON %q: %v", w.Body, err)
 		}
-		if want, _ := serve.Decode(snowflake.Twitter, id); d != want {
+		if want, _ := serve.Decode(snowflake.Twitter(), id); d != want {
 			t.Fatalf("%q: decoded %+v, want %+v", segment, d, want)
 		}
 	})

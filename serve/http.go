@@ -225,7 +225,7 @@ const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
 // Decode splits id under layout, or says why id cannot be one of its IDs.
 func Decode(layout snowflake.Layout, id snowflake.ID) (Decoded, error) {
-	if err := layout.Valid(id); err != nil {
+	if err := layout.CheckID(id); err != nil {
 		return Decoded{}, err
 	}
 	p := layout.Decompose(id)

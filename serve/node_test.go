@@ -125,7 +125,7 @@ func TestNodeClient(t *testing.T) {
 	all := append(append(append([]snowflake.ID{}, g.IDs...), out.Connect.IDs...), out.HTTP.IDs...)
 	requireIncreasing(t, all)
 	for _, id := range all {
-		require.Equal(t, gen.WorkerID(), snowflake.Twitter.Decompose(id).Worker, "ID %d", id)
+		require.Equal(t, gen.WorkerID(), snowflake.Twitter().Decompose(id).Worker, "ID %d", id)
 	}
 
 	// Decode agrees with the server's own over all three.
@@ -138,7 +138,7 @@ func TestNodeClient(t *testing.T) {
 		{"connect", out.Connect.IDs[0], out.Connect.Decode.decoded()},
 		{"http", out.HTTP.IDs[0], out.HTTP.Decode},
 	} {
-		want, err := serve.Decode(snowflake.Twitter, c.id)
+		want, err := serve.Decode(snowflake.Twitter(), c.id)
 		require.NoError(t, err)
 		assert.Equal(t, want, c.got, c.name)
 	}

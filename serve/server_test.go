@@ -121,7 +121,7 @@ func TestHTTPIDs(t *testing.T) {
 	require.Len(t, many, 10000)
 	requireIncreasing(t, append(one, many...))
 	for _, id := range many {
-		require.Equal(t, int64(7), snowflake.Twitter.Decompose(id).Worker)
+		require.Equal(t, int64(7), snowflake.Twitter().Decompose(id).Worker)
 	}
 
 	r = do(t, "GET", base+"/v1/ids?count=3&format=text")
@@ -174,7 +174,7 @@ func TestHTTPDecode(t *testing.T) {
 	base := start(t, newServer(t, gen))
 	id, err := gen.Next()
 	require.NoError(t, err)
-	want, err := serve.Decode(snowflake.Twitter, id)
+	want, err := serve.Decode(snowflake.Twitter(), id)
 	require.NoError(t, err)
 	require.Equal(t, int64(513), want.Worker)
 
@@ -309,7 +309,7 @@ func TestRPC(t *testing.T) {
 
 			d, err := c.Decode(t.Context(), connect.NewRequest(&idgenv1.DecodeRequest{Id: ids[0]}))
 			require.NoError(t, err)
-			want, err := serve.Decode(snowflake.Twitter, snowflake.ID(ids[0]))
+			want, err := serve.Decode(snowflake.Twitter(), snowflake.ID(ids[0]))
 			require.NoError(t, err)
 			assert.Equal(t, want.Time, d.Msg.GetTime())
 			assert.Equal(t, want.Tick, d.Msg.GetTick())
@@ -475,9 +475,9 @@ func TestSpread(t *testing.T) {
 		require.Equal(t, 200, r.code, r.body)
 		ids := idsOf(t, r.body)
 		requireIncreasing(t, ids)
-		w := snowflake.Twitter.Decompose(ids[0]).Worker
+		w := snowflake.Twitter().Decompose(ids[0]).Worker
 		for _, id := range ids {
-			require.Equal(t, w, snowflake.Twitter.Decompose(id).Worker, "one worker ID per response")
+			require.Equal(t, w, snowflake.Twitter().Decompose(id).Worker, "one worker ID per response")
 			require.False(t, seen[id])
 			seen[id] = true
 		}
@@ -490,7 +490,7 @@ func TestSpread(t *testing.T) {
 	for range 4 {
 		r := do(t, "GET", base+"/v1/ids?count=10")
 		require.Equal(t, 200, r.code, r.body)
-		require.Equal(t, int64(2), snowflake.Twitter.Decompose(idsOf(t, r.body)[0]).Worker)
+		require.Equal(t, int64(2), snowflake.Twitter().Decompose(idsOf(t, r.body)[0]).Worker)
 	}
 	require.NoError(t, b.Close(t.Context()))
 	r := do(t, "GET", base+"/readyz")
@@ -501,6 +501,6 @@ func TestSpread(t *testing.T) {
 
 	_, err = serve.Spread()
 	require.ErrorIs(t, err, serve.ErrInvalidOptions)
-	_, err = serve.Spread(a, idgentest.New(t, idgentest.Options{Layout: snowflake.Sonyflake}))
+	_, err = serve.Spread(a, idgentest.New(t, idgentest.Options{Layout: snowflake.Sonyflake()}))
 	require.ErrorContains(t, err, "another layout")
 }

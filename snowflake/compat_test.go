@@ -5,6 +5,8 @@ import (
 	"time"
 
 	bw "github.com/bwmarrin/snowflake"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestTwitterMatchesBwmarrin: the Twitter layout gives the same int64 as
@@ -13,14 +15,13 @@ import (
 // their defaults here).
 func TestTwitterMatchesBwmarrin(t *testing.T) {
 	t.Parallel()
-	if bw.Epoch != Twitter.Epoch.UnixMilli() || bw.NodeBits != Twitter.WorkerBits || bw.StepBits != Twitter.SequenceBits {
-		t.Fatalf("bwmarrin defaults changed: epoch %d, bits %d/%d", bw.Epoch, bw.NodeBits, bw.StepBits)
-	}
+	tw := Twitter()
+	require.Equal(t, tw.Epoch.UnixMilli(), bw.Epoch, "bwmarrin's default epoch")
+	require.Equal(t, tw.WorkerBits, bw.NodeBits, "bwmarrin's default node bits")
+	require.Equal(t, tw.SequenceBits, bw.StepBits, "bwmarrin's default step bits")
 	for _, worker := range []int64{0, 1, 513, 1023} {
 		node, err := bw.NewNode(worker)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		// Enough IDs in a row that some share a millisecond (steps above 0).
 		steps := 0
 		for range 5000 {
@@ -29,57 +30,42 @@ func TestTwitterMatchesBwmarrin(t *testing.T) {
 				steps++
 			}
 			// bwmarrin's parts -> our Compose -> the same int64.
-			ours, err := Twitter.Compose(Parts{
-				Tick:     Twitter.Tick(time.UnixMilli(theirs.Time())),
+			ours, err := tw.Compose(Parts{
+				Tick:     tw.Tick(time.UnixMilli(theirs.Time())),
 				Worker:   theirs.Node(),
 				Sequence: theirs.Step(),
 			})
-			if err != nil || int64(ours) != theirs.Int64() {
-				t.Fatalf("bwmarrin %d (time %d, node %d, step %d); Compose gives %d, %v",
-					theirs, theirs.Time(), theirs.Node(), theirs.Step(), ours, err)
-			}
+			require.NoError(t, err)
+			require.Equal(t, theirs.Int64(), int64(ours), "bwmarrin %d (time %d, node %d, step %d)",
+				theirs, theirs.Time(), theirs.Node(), theirs.Step())
 			// Our Decompose -> bwmarrin's parts.
-			p := Twitter.Decompose(ID(theirs))
-			if p.Time.UnixMilli() != theirs.Time() || p.Worker != theirs.Node() || p.Sequence != theirs.Step() {
-				t.Fatalf("Decompose(%d) = %+v, bwmarrin says time %d node %d step %d",
-					theirs, p, theirs.Time(), theirs.Node(), theirs.Step())
-			}
+			p := tw.Decompose(ID(theirs))
+			require.Equal(t, []int64{theirs.Time(), theirs.Node(), theirs.Step()},
+				[]int64{p.Time.UnixMilli(), p.Worker, p.Sequence}, "Decompose(%d): time, worker, sequence", theirs)
 		}
-		if steps == 0 {
-			t.Errorf("worker %d: no two bwmarrin IDs shared a millisecond; sequence untested", worker)
-		}
+		assert.NotZero(t, steps, "worker %d: no two bwmarrin IDs shared a millisecond; sequence untested", worker)
 	}
 
 	// Our generator's IDs, read with bwmarrin's methods and encodings.
-	g := mustNew(t, Twitter, 700, Options{})
+	g := mustNew(t, tw, 700, Options{})
 	for range 5000 {
 		id := mustNext(t, g)
 		theirs := bw.ParseInt64(int64(id))
-		p := Twitter.Decompose(id)
-		if theirs.Time() != p.Time.UnixMilli() || theirs.Node() != 700 || theirs.Step() != p.Sequence {
-			t.Fatalf("ID %d: ours %+v, bwmarrin time %d node %d step %d", id, p, theirs.Time(), theirs.Node(), theirs.Step())
-		}
+		p := tw.Decompose(id)
+		require.Equal(t, []int64{p.Time.UnixMilli(), 700, p.Sequence},
+			[]int64{theirs.Time(), theirs.Node(), theirs.Step()}, "ID %d: bwmarrin's time, node, step", id)
 		for _, e := range encodings {
-			if e.ours(id) != e.theirs(theirs) {
-				t.Fatalf("%s(%d): %q, bwmarrin %q", e.name, id, e.ours(id), e.theirs(theirs))
-			}
+			require.Equal(t, e.theirs(theirs), e.ours(id), "%s(%d)", e.name, id)
 		}
-		if b, _ := id.MarshalJSON(); string(b) != string(must(theirs.MarshalJSON())) {
-			t.Fatalf("JSON of %d: %s, bwmarrin %s", id, b, must(theirs.MarshalJSON()))
-		}
+		ours, err := id.MarshalJSON()
+		require.NoError(t, err)
+		want, err := theirs.MarshalJSON()
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(ours), "JSON of %d", id)
 		var back bw.ID
-		if err := back.UnmarshalJSON(must(id.MarshalJSON())); err != nil || back != theirs {
-			t.Fatalf("bwmarrin cannot read our JSON of %d: %v", id, err)
-		}
+		require.NoError(t, back.UnmarshalJSON(ours), "bwmarrin reads our JSON of %d", id)
+		require.Equal(t, theirs, back)
 	}
-	if p := Twitter.Decompose(mustNext(t, g)); time.Until(p.Time).Abs() > time.Second {
-		t.Errorf("ID time %v is not now", p.Time)
-	}
-}
-
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
+	p := tw.Decompose(mustNext(t, g))
+	assert.WithinDuration(t, time.Now(), p.Time, time.Second, "an ID's time is now")
 }

@@ -12,18 +12,18 @@ import (
 func ExampleNew() {
 	// A fixed worker ID for the example; in a service the lease package
 	// hands one out and sets StartAfter and the fence.
-	g, err := snowflake.New(snowflake.Twitter, 42, snowflake.Options{})
+	g, err := snowflake.New(snowflake.Twitter(), 42, snowflake.Options{})
 	if err != nil {
 		panic(err)
 	}
 	a, _ := g.Next()
 	b, _ := g.Next()
-	fmt.Println(b > a, snowflake.Twitter.Decompose(a).Worker)
+	fmt.Println(b > a, snowflake.Twitter().Decompose(a).Worker)
 	// Output: true 42
 }
 
 func ExampleGenerator_NextN() {
-	g, err := snowflake.New(snowflake.Twitter, 7, snowflake.Options{})
+	g, err := snowflake.New(snowflake.Twitter(), 7, snowflake.Options{})
 	if err != nil {
 		panic(err)
 	}
@@ -40,7 +40,7 @@ func ExampleGenerator_NextN() {
 }
 
 func ExampleLayout_Decompose() {
-	p := snowflake.Twitter.Decompose(1742018900482236423)
+	p := snowflake.Twitter().Decompose(1742018900482236423)
 	fmt.Println(p.Time.UTC().Format(time.RFC3339Nano))
 	fmt.Println("tick", p.Tick, "worker", p.Worker, "sequence", p.Sequence)
 	// Output:
@@ -50,10 +50,10 @@ func ExampleLayout_Decompose() {
 
 func ExampleLayout_Compose() {
 	at := time.Date(2024, 1, 2, 3, 4, 5, 678_000_000, time.UTC)
-	id, err := snowflake.Twitter.Compose(snowflake.Parts{Time: at, Worker: 42, Sequence: 7})
+	id, err := snowflake.Twitter().Compose(snowflake.Parts{Time: at, Worker: 42, Sequence: 7})
 	fmt.Println(id, err)
 
-	_, err = snowflake.Twitter.Compose(snowflake.Parts{Time: at, Worker: 5000})
+	_, err = snowflake.Twitter().Compose(snowflake.Parts{Time: at, Worker: 5000})
 	fmt.Println(errors.Is(err, snowflake.ErrWorkerRange))
 	fmt.Println(err)
 	// Output:
@@ -103,8 +103,8 @@ func ExampleID_MarshalJSON() {
 }
 
 func ExampleGenerator_SetFence() {
-	clockTick := snowflake.Twitter.Tick(time.Now())
-	g, err := snowflake.New(snowflake.Twitter, 1, snowflake.Options{
+	clockTick := snowflake.Twitter().Tick(time.Now())
+	g, err := snowflake.New(snowflake.Twitter(), 1, snowflake.Options{
 		StartAfter: clockTick - 1000, // the worker ID's high-water mark
 		Fence:      clockTick - 1,    // the lease's fence, already behind the clock
 	})
@@ -120,4 +120,13 @@ func ExampleGenerator_SetFence() {
 	// Output:
 	// snowflake: fence reached
 	// <nil>
+}
+
+func ExampleLayout_OrDefault() {
+	var l snowflake.Layout // a zero Layout in an options struct means the default
+	fmt.Println(l.IsZero(), l.OrDefault() == snowflake.Twitter())
+	fmt.Println(l.OrDefault().Fingerprint())
+	// Output:
+	// true true
+	// v1 epoch=1288834974657ms unit=1ms bits=41/10/12
 }

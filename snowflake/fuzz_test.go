@@ -3,11 +3,11 @@ package snowflake
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"math"
 	"testing"
 
 	bw "github.com/bwmarrin/snowflake"
+	"github.com/stretchr/testify/require"
 )
 
 // One Fuzz target per parser. Each checks that bad input gives an error
@@ -29,19 +29,15 @@ func seedStrings(f *testing.F, format func(ID) string, extra ...string) {
 func checkParsed(t *testing.T, in string, id ID, err error, format func(ID) string, parse func(string) (ID, error)) {
 	t.Helper()
 	if err != nil {
-		if !errors.Is(err, ErrInvalidID) || id != 0 {
-			t.Fatalf("parse(%q) = %d, %v: want 0 and an error wrapping ErrInvalidID", in, id, err)
-		}
+		require.ErrorIs(t, err, ErrInvalidID, "parse(%q)", in)
+		require.Zero(t, id, "parse(%q) failed with an ID", in)
 		return
 	}
-	if id < 0 {
-		t.Fatalf("parse(%q) = %d: negative", in, id)
-	}
+	require.GreaterOrEqual(t, id, ID(0), "parse(%q)", in)
 	out := format(id)
 	back, err := parse(out)
-	if err != nil || back != id {
-		t.Fatalf("parse(%q) = %d, which encodes as %q and parses back as %d, %v", in, id, out, back, err)
-	}
+	require.NoError(t, err, "parse(%q) = %d, which encodes as %q", in, id, out)
+	require.Equal(t, id, back, "parse(%q) = %d, which encodes as %q", in, id, out)
 }
 
 func FuzzParseString(f *testing.F) {
@@ -53,11 +49,14 @@ func FuzzParseString(f *testing.F) {
 		id2, err2 := ParseBytes([]byte(s))
 		var id3 ID
 		err3 := id3.UnmarshalText([]byte(s))
-		if id2 != id || (err2 == nil) != (err == nil) || (err3 == nil) != (err == nil) || err == nil && id3 != id {
-			t.Fatalf("%q: ParseString %d, %v; ParseBytes %d, %v; UnmarshalText %d, %v", s, id, err, id2, err2, id3, err3)
-		}
-		if theirs, bwErr := bw.ParseString(s); err == nil && (bwErr != nil || int64(theirs) != int64(id)) {
-			t.Fatalf("%q: ours %d, bwmarrin %d, %v", s, id, theirs, bwErr)
+		require.Equal(t, id, id2, "%q: ParseBytes against ParseString", s)
+		require.Equal(t, err == nil, err2 == nil, "%q: ParseString %v; ParseBytes %v", s, err, err2)
+		require.Equal(t, err == nil, err3 == nil, "%q: ParseString %v; UnmarshalText %v", s, err, err3)
+		if err == nil {
+			require.Equal(t, id, id3, "%q: UnmarshalText against ParseString", s)
+			theirs, bwErr := bw.ParseString(s)
+			require.NoError(t, bwErr, "%q: bwmarrin", s)
+			require.Equal(t, int64(id), int64(theirs), "%q: bwmarrin", s)
 		}
 	})
 }
@@ -67,8 +66,10 @@ func FuzzParseBase2(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		id, err := ParseBase2(s)
 		checkParsed(t, s, id, err, ID.Base2, ParseBase2)
-		if theirs, bwErr := bw.ParseBase2(s); (bwErr == nil && theirs >= 0) != (err == nil) || err == nil && int64(theirs) != int64(id) {
-			t.Fatalf("%q: ours %d, %v; bwmarrin %d, %v", s, id, err, theirs, bwErr)
+		theirs, bwErr := bw.ParseBase2(s)
+		require.Equal(t, err == nil, bwErr == nil && theirs >= 0, "%q: ours %d, %v; bwmarrin %d, %v", s, id, err, theirs, bwErr)
+		if err == nil {
+			require.Equal(t, int64(id), int64(theirs), "%q: bwmarrin", s)
 		}
 	})
 }
@@ -78,8 +79,10 @@ func FuzzParseBase36(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		id, err := ParseBase36(s)
 		checkParsed(t, s, id, err, ID.Base36, ParseBase36)
-		if theirs, bwErr := bw.ParseBase36(s); (bwErr == nil && theirs >= 0) != (err == nil) || err == nil && int64(theirs) != int64(id) {
-			t.Fatalf("%q: ours %d, %v; bwmarrin %d, %v", s, id, err, theirs, bwErr)
+		theirs, bwErr := bw.ParseBase36(s)
+		require.Equal(t, err == nil, bwErr == nil && theirs >= 0, "%q: ours %d, %v; bwmarrin %d, %v", s, id, err, theirs, bwErr)
+		if err == nil {
+			require.Equal(t, int64(id), int64(theirs), "%q: bwmarrin", s)
 		}
 	})
 }
@@ -92,8 +95,9 @@ func fuzzPositional(f *testing.F, a *alphabet, format func(ID) string, parse fun
 		id, err := parse(s)
 		checkParsed(t, s, id, err, format, parse)
 		v, bwErr := theirs([]byte(s))
-		if err == nil && (bwErr != nil || int64(v) != int64(id)) {
-			t.Fatalf("%q: ours %d, bwmarrin %d, %v", s, id, v, bwErr)
+		if err == nil {
+			require.NoError(t, bwErr, "%q: bwmarrin", s)
+			require.Equal(t, int64(id), int64(v), "%q: bwmarrin", s)
 		}
 		inAlphabet := s != ""
 		for i := 0; i < len(s); i++ {
@@ -101,11 +105,11 @@ func fuzzPositional(f *testing.F, a *alphabet, format func(ID) string, parse fun
 		}
 		// bwmarrin reads bytes outside the alphabet as zero digits; ours
 		// must refuse them, and agree with it on the rest up to 2^63-1.
-		if err == nil && !inAlphabet {
-			t.Fatalf("%q has characters outside the alphabet, parsed as %d", s, id)
+		if err == nil {
+			require.True(t, inAlphabet, "%q has characters outside the alphabet, parsed as %d", s, id)
 		}
-		if err != nil && inAlphabet && bwErr == nil && v >= 0 && len(s) < 10 {
-			t.Fatalf("%q: bwmarrin reads %d (short, so no wrap-around), ours fails: %v", s, v, err)
+		if inAlphabet && bwErr == nil && v >= 0 && len(s) < 10 {
+			require.NoError(t, err, "%q: bwmarrin reads %d (short, so no wrap-around)", s, v)
 		}
 	})
 }
@@ -136,28 +140,21 @@ func FuzzUnmarshalJSON(f *testing.F) {
 		id := before
 		err := id.UnmarshalJSON(b)
 		if err != nil {
-			if !errors.Is(err, ErrInvalidID) || id != before {
-				t.Fatalf("UnmarshalJSON(%q) = %d, %v: want no change and ErrInvalidID", b, id, err)
-			}
+			require.ErrorIs(t, err, ErrInvalidID, "UnmarshalJSON(%q)", b)
+			require.Equal(t, before, id, "UnmarshalJSON(%q) failed and changed the ID", b)
 			return
 		}
 		if string(b) == "null" {
-			if id != before {
-				t.Fatalf("null changed the ID to %d", id)
-			}
+			require.Equal(t, before, id, "null changed the ID")
 			return
 		}
-		if id < 0 || !json.Valid(b) {
-			t.Fatalf("UnmarshalJSON(%q) accepted %d (valid JSON: %v)", b, id, json.Valid(b))
-		}
+		require.GreaterOrEqual(t, id, ID(0), "UnmarshalJSON(%q)", b)
+		require.True(t, json.Valid(b), "UnmarshalJSON(%q) accepted invalid JSON as %d", b, id)
 		out, err := id.MarshalJSON()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		var back ID
-		if err := json.Unmarshal(out, &back); err != nil || back != id {
-			t.Fatalf("%q -> %d -> %s -> %d, %v", b, id, out, back, err)
-		}
+		require.NoError(t, json.Unmarshal(out, &back), "%q -> %d -> %s", b, id, out)
+		require.Equal(t, id, back, "%q -> %d -> %s", b, id, out)
 	})
 }
 
@@ -186,19 +183,15 @@ func FuzzScan(f *testing.F) {
 		const before = ID(42)
 		id := before
 		if err := id.Scan(src); err != nil {
-			if !errors.Is(err, ErrInvalidID) || id != before {
-				t.Fatalf("Scan(%#v) = %d, %v", src, id, err)
-			}
+			require.ErrorIs(t, err, ErrInvalidID, "Scan(%#v)", src)
+			require.Equal(t, before, id, "Scan(%#v) failed and changed the ID", src)
 			return
 		}
 		v, err := id.Value()
-		if err != nil {
-			t.Fatalf("Scan(%#v) = %d, whose Value fails: %v", src, id, err)
-		}
+		require.NoError(t, err, "Scan(%#v) = %d, whose Value fails", src, id)
 		var back ID
-		if err := back.Scan(v); err != nil || back != id {
-			t.Fatalf("Scan(%#v) = %d -> Value %v -> %d, %v", src, id, v, back, err)
-		}
+		require.NoError(t, back.Scan(v), "Scan(%#v) = %d -> Value %v", src, id, v)
+		require.Equal(t, id, back, "Scan(%#v) = %d -> Value %v", src, id, v)
 	})
 }
 
@@ -215,34 +208,35 @@ func FuzzID(f *testing.F) {
 		for _, e := range encodings {
 			s := e.ours(id)
 			back, err := e.parse(s)
-			if v >= 0 && (err != nil || back != id) {
-				t.Fatalf("%s(%d) = %q parses as %d, %v", e.name, v, s, back, err)
+			if v < 0 {
+				require.ErrorIs(t, err, ErrInvalidID, "%s(%d) = %q parses as %d", e.name, v, s, back)
+				continue
 			}
-			if v < 0 && !errors.Is(err, ErrInvalidID) {
-				t.Fatalf("%s(%d) = %q parses as %d, %v; want ErrInvalidID", e.name, v, s, back, err)
-			}
-			if v >= 0 && s != e.theirs(bw.ID(v)) {
-				t.Fatalf("%s(%d) = %q, bwmarrin %q", e.name, v, s, e.theirs(bw.ID(v)))
-			}
+			require.NoError(t, err, "%s(%d) = %q", e.name, v, s)
+			require.Equal(t, id, back, "%s(%d) = %q", e.name, v, s)
+			require.Equal(t, e.theirs(bw.ID(v)), s, "%s(%d) against bwmarrin's", e.name, v)
 		}
 		got, err := ParseInt64(v)
-		if (err == nil) != (v >= 0) || err == nil && got != id {
-			t.Fatalf("ParseInt64(%d) = %d, %v", v, got, err)
+		if v < 0 {
+			require.ErrorIs(t, err, ErrInvalidID, "ParseInt64(%d)", v)
+		} else {
+			require.NoError(t, err, "ParseInt64(%d)", v)
+			require.Equal(t, id, got, "ParseInt64(%d)", v)
 		}
 		for _, marshal := range []func() ([]byte, error){id.MarshalJSON, id.MarshalText} {
 			b, err := marshal()
-			if (err == nil) != (v >= 0) {
-				t.Fatalf("marshal %d: %s, %v", v, b, err)
-			}
+			require.Equal(t, v >= 0, err == nil, "marshal %d: %s, %v", v, b, err)
 		}
 		if v >= 0 {
+			j, err := id.MarshalJSON()
+			require.NoError(t, err)
 			var fromJSON, fromText ID
-			if err := fromJSON.UnmarshalJSON(must(id.MarshalJSON())); err != nil || fromJSON != id {
-				t.Fatalf("JSON round trip of %d: %d, %v", v, fromJSON, err)
-			}
-			if err := fromText.UnmarshalText(must(id.MarshalText())); err != nil || fromText != id {
-				t.Fatalf("text round trip of %d: %d, %v", v, fromText, err)
-			}
+			require.NoError(t, fromJSON.UnmarshalJSON(j), "JSON round trip of %d", v)
+			require.Equal(t, id, fromJSON, "JSON round trip of %d", v)
+			txt, err := id.MarshalText()
+			require.NoError(t, err)
+			require.NoError(t, fromText.UnmarshalText(txt), "text round trip of %d", v)
+			require.Equal(t, id, fromText, "text round trip of %d", v)
 		}
 	})
 }
@@ -250,7 +244,7 @@ func FuzzID(f *testing.F) {
 // FuzzParseFingerprint: what parses is a valid layout whose fingerprint is
 // the input; anything else is an error wrapping ErrFingerprint.
 func FuzzParseFingerprint(f *testing.F) {
-	for _, l := range []Layout{Twitter, Sonyflake} {
+	for _, l := range []Layout{Twitter(), Sonyflake()} {
 		f.Add(l.Fingerprint())
 	}
 	for _, s := range []string{"", "v1", "v1 epoch=0ms unit=1ms bits=41/10/12", "v1 epoch=1ms unit=0ms bits=41/10/12",
@@ -260,16 +254,11 @@ func FuzzParseFingerprint(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		l, err := ParseFingerprint(s)
 		if err != nil {
-			if !errors.Is(err, ErrFingerprint) || l != (Layout{}) {
-				t.Fatalf("ParseFingerprint(%q) = %+v, %v: want the zero Layout and ErrFingerprint", s, l, err)
-			}
+			require.ErrorIs(t, err, ErrFingerprint, "ParseFingerprint(%q)", s)
+			require.Equal(t, Layout{}, l, "ParseFingerprint(%q) failed with a layout", s)
 			return
 		}
-		if verr := l.Validate(); verr != nil {
-			t.Fatalf("ParseFingerprint(%q) = an invalid layout: %v", s, verr)
-		}
-		if l.Fingerprint() != s {
-			t.Fatalf("ParseFingerprint(%q).Fingerprint() = %q", s, l.Fingerprint())
-		}
+		require.NoError(t, l.Validate(), "ParseFingerprint(%q) gave an invalid layout", s)
+		require.Equal(t, s, l.Fingerprint(), "ParseFingerprint(%q).Fingerprint()", s)
 	})
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/bits"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -24,6 +23,9 @@ var (
 	// ErrTimeExhausted: the layout's time bits have run out (see
 	// Layout.End), or StartAfter leaves no tick. New returns it wrapped.
 	ErrTimeExhausted = errors.New("snowflake: layout's time bits exhausted")
+
+	// errZero is what Next and NextN of a zero Generator return.
+	errZero = fmt.Errorf("%w (a zero Generator: make one with New)", ErrStopped)
 )
 
 // Options configure a Generator. The zero value means: the real clock, no
@@ -99,7 +101,9 @@ const (
 // next state is that word plus one (a carry into the next tick is borrowing),
 // taken with a compare-and-swap. Make one with New.
 //
-// A Generator is safe for concurrent use by any number of goroutines.
+// A Generator is safe for concurrent use by any number of goroutines. The
+// zero Generator issues nothing: Next and NextN return an error matching
+// ErrStopped.
 type Generator struct {
 	// Set by New and then only read, on every call.
 	layout     Layout
@@ -142,8 +146,9 @@ type Generator struct {
 // New returns a generator for the given worker ID. It checks the layout
 // against the clock (Validate), the worker ID (0 to MaxWorker) and the
 // options, and returns an error naming the first field out of range: a
-// Layout error (ErrBitWidths, ErrEpoch, ...) or a *RangeError wrapping
-// ErrWorkerRange, ErrOptionRange or ErrTimeExhausted.
+// Layout error (ErrBitWidths, ErrEpoch, ...) or an *OptionError wrapping
+// ErrInvalidOptions (and ErrWorkerRange for the worker ID, ErrTimeExhausted
+// for a StartAfter that leaves no tick).
 func New(l Layout, worker int64, opts Options) (*Generator, error) {
 	g := &Generator{layout: l, worker: worker, maxBorrow: opts.MaxBorrow}
 	var wall time.Time
@@ -159,15 +164,15 @@ func New(l Layout, worker int64, opts Options) (*Generator, error) {
 		return nil, err
 	}
 	g.maxTick = l.MaxTick()
-	startErr := ErrOptionRange
+	var startErr error
 	if opts.StartAfter > 0 {
 		startErr = ErrTimeExhausted // the high-water mark is at the layout's end
 	}
 	checks := []error{
-		checkRange("worker ID", worker, 0, l.MaxWorker(), ErrWorkerRange),
-		checkRange("Options.StartAfter", opts.StartAfter, 0, g.maxTick-1, startErr),
-		checkRange("Options.Fence", opts.Fence, 0, g.maxTick, ErrOptionRange),
-		checkRange("Options.MaxBorrow", opts.MaxBorrow, 0, g.maxTick, ErrOptionRange),
+		checkRange(ErrInvalidOptions, "worker ID", worker, 0, l.MaxWorker(), ErrWorkerRange),
+		checkRange(ErrInvalidOptions, "Options.StartAfter", opts.StartAfter, 0, g.maxTick-1, startErr),
+		checkRange(ErrInvalidOptions, "Options.Fence", opts.Fence, 0, g.maxTick, nil),
+		checkRange(ErrInvalidOptions, "Options.MaxBorrow", opts.MaxBorrow, 0, g.maxTick, nil),
 	}
 	if err := firstErr(checks); err != nil {
 		return nil, err
@@ -212,6 +217,37 @@ func firstErr(errs []error) error {
 // without holding a core for long. It returns ErrFenced, ErrPaused,
 // ErrStopped or ErrTimeExhausted at once instead of an ID it may not issue.
 func (g *Generator) Next() (ID, error) {
+	_, last, err := g.reserve(1)
+	if err != nil {
+		return 0, err
+	}
+	return g.id(last), nil
+}
+
+// NextN fills dst with new IDs, consecutive and increasing, taken with one
+// state update, and returns how many it wrote. It writes fewer than len(dst)
+// when the fence, MaxBorrow or the end of the layout's time allows no more
+// without waiting; call it again for the rest. It waits for the clock, and
+// refuses, as Next does; an error comes with n == 0.
+func (g *Generator) NextN(dst []ID) (int, error) {
+	if len(dst) == 0 {
+		return 0, nil
+	}
+	first, last, err := g.reserve(uint64(len(dst)))
+	if err != nil {
+		return 0, err
+	}
+	return g.fill(dst, first, last), nil
+}
+
+// reserve takes the states first to last, n of them at most (n >= 1) and
+// at least one, with one compare-and-swap of the state word: the states
+// after the last one issued, or from sequence 0 of the clock's tick when
+// the clock has moved past them. It stops at the limit (the fence, MaxBorrow
+// ticks ahead of the clock), waits for the clock when not even one state is
+// within it, and returns the error of a refusal (see refuse). Next and NextN
+// are this plus turning states into IDs.
+func (g *Generator) reserve(n uint64) (first, last uint64, err error) {
 	// g.now(), by hand: three calls deep costs a few percent of a call.
 	var ns int64
 	if g.clock == nil {
@@ -227,84 +263,33 @@ func (g *Generator) Next() (ID, error) {
 			lim = f // also negative while paused
 		}
 		old := g.state.Load()
-		next := old + 1
+		first = old + 1
 		var skip uint64
-		if g.tickOf(next) < now {
+		if g.tickOf(first) < now {
 			// The clock has moved on: start its tick at sequence 0. A
 			// stopped state can wrap to 0 here, so stopBit is checked.
 			if now > g.maxTick || old&stopBit != 0 {
 				if err := g.refuse(old, now, now, &waited); err != nil {
-					return 0, err
-				}
-				now = g.now()
-				continue
-			}
-			next = g.stateAt(now)
-			skip = next - old - 1
-			g.skipped.Add(skip) // before the CAS, so Stats never over-counts
-		}
-		tick := g.tickOf(next) // a stopped state gives a tick above any fence
-		if tick > lim {
-			if err := g.refuse(old, tick, now, &waited); err != nil {
-				return 0, err
-			}
-			now = g.now()
-			continue
-		}
-		if g.state.CompareAndSwap(old, next) {
-			if tick > now && next&g.seqMask == 0 {
-				g.borrowed.Add(1)
-			}
-			return g.id(next), nil
-		}
-		if skip != 0 {
-			g.skipped.Add(-skip)
-		}
-	}
-}
-
-// NextN fills dst with new IDs, consecutive and increasing, taken with one
-// state update, and returns how many it wrote. It writes fewer than len(dst)
-// when the fence, MaxBorrow or the end of the layout's time allows no more
-// without waiting; call it again for the rest. It waits for the clock, and
-// refuses, as Next does; an error comes with n == 0.
-func (g *Generator) NextN(dst []ID) (int, error) {
-	if len(dst) == 0 {
-		return 0, nil
-	}
-	now := g.now()
-	waited := false
-	for {
-		lim := now + g.maxBorrow
-		if f := g.fence.Load(); f < lim {
-			lim = f
-		}
-		old := g.state.Load()
-		first := old + 1
-		var skip uint64
-		if g.tickOf(first) < now {
-			if now > g.maxTick || old&stopBit != 0 {
-				if err := g.refuse(old, now, now, &waited); err != nil {
-					return 0, err
+					return 0, 0, err
 				}
 				now = g.now()
 				continue
 			}
 			first = g.stateAt(now)
 			skip = first - old - 1
-			g.skipped.Add(skip)
+			g.skipped.Add(skip) // before the CAS, so Stats never over-counts
 		}
-		tick := g.tickOf(first)
+		tick := g.tickOf(first) // a stopped state gives a tick above any fence
 		if tick > lim {
 			if err := g.refuse(old, tick, now, &waited); err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 			now = g.now()
 			continue
 		}
-		last := first + uint64(len(dst)) - 1
-		if end := g.stateAt(lim) | g.seqMask; last > end {
-			last = end
+		last = first
+		if n > 1 { // a batch stops at the limit's last state
+			last = min(first+n-1, g.stateAt(lim)|g.seqMask)
 		}
 		if !g.state.CompareAndSwap(old, last) {
 			if skip != 0 {
@@ -312,10 +297,12 @@ func (g *Generator) NextN(dst []ID) (int, error) {
 			}
 			continue
 		}
-		if lastTick, from := g.tickOf(last), max(g.tickOf(old), now); lastTick > from {
-			g.borrowed.Add(uint64(lastTick - from))
+		// Ticks started ahead of the clock, after the last one issued, were
+		// borrowed. (Computed this way round, Next pays two comparisons.)
+		if lastTick := g.tickOf(last); lastTick > now && lastTick > g.tickOf(old) {
+			g.borrowed.Add(uint64(lastTick - max(g.tickOf(old), now)))
 		}
-		return g.fill(dst, first, last), nil
+		return first, last, nil
 	}
 }
 
@@ -342,6 +329,10 @@ func (g *Generator) fill(dst []ID, first, last uint64) int {
 func (g *Generator) refuse(old uint64, tick, now int64, waited *bool) error {
 	if old&stopBit != 0 {
 		return ErrStopped
+	}
+	if g.unit == 0 {
+		// The zero Generator: its limit is tick 0, so every call ends here.
+		return errZero
 	}
 	f := g.fence.Load()
 	switch {
@@ -410,39 +401,9 @@ func (g *Generator) tickAt(ns int64) int64 {
 	return g.tick0 + int64(g.div.div(uint64(ns)))
 }
 
-// divisor divides numbers below 2^63 by a constant d >= 2 with a multiply
-// and a shift instead of a division instruction, which costs several times
-// more on the hot path. With l = ceil(log2 d) and m = ceil(2^(63+l) / d),
-// floor(x/d) = floor(x*m / 2^(63+l)) for every x < 2^63: the error of m,
-// e = m*d - 2^(63+l), is below d <= 2^l, so x*e/(d*2^(63+l)) < 1/d, which
-// cannot carry x/d past the next integer. m fits in 64 bits for d >= 2.
-type divisor struct {
-	m     uint64
-	shift uint8 // l-1: the high word of x*m is x*m / 2^64
-}
-
-func newDivisor(d uint64) divisor {
-	l := uint8(bits.Len64(d - 1))
-	// m = ceil(2^(63+l) / d), computed as floor((2^(63+l) - 1) / d) + 1.
-	hi, lo := uint64(1)<<(l-1), uint64(0)
-	hi, lo = sub128(hi, lo, 0, 1)
-	q, _ := bits.Div64(hi, lo, d)
-	return divisor{m: q + 1, shift: l - 1}
-}
-
-func sub128(hi, lo, bhi, blo uint64) (uint64, uint64) {
-	lo, borrow := bits.Sub64(lo, blo, 0)
-	hi, _ = bits.Sub64(hi, bhi, borrow)
-	return hi, lo
-}
-
-func (v divisor) div(x uint64) uint64 {
-	hi, _ := bits.Mul64(x, v.m)
-	return hi >> v.shift
-}
-
-// Now is the generator's current tick by its monotonic clock.
-func (g *Generator) Now() int64 { return g.now() }
+// CurrentTick is the generator's current tick by its monotonic clock (not a
+// time: Layout.Time converts it).
+func (g *Generator) CurrentTick() int64 { return g.now() }
 
 // LastTick is the tick of the last ID issued, or StartAfter if none was. It
 // is the highest tick issued: after Stop it no longer changes, and the lease

@@ -1,13 +1,15 @@
 package snowflake
 
 import (
-	"errors"
 	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // start is the fake clocks' starting wall time, 0.3 ms into a tick so that
@@ -16,30 +18,38 @@ var start = time.Date(2025, 6, 1, 12, 0, 0, 300_000, time.UTC)
 
 // tinyLayout has 16 IDs per tick, so tests reach tick boundaries, borrowing
 // and fences after a few IDs.
-var tinyLayout = Layout{Epoch: Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 18, SequenceBits: 4}
+var tinyLayout = Layout{Epoch: Twitter().Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 18, SequenceBits: 4}
 
 func mustNew(t testing.TB, l Layout, worker int64, opts Options) *Generator {
 	t.Helper()
 	g, err := New(l, worker, opts)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
+	require.NoError(t, err, "New")
 	return g
 }
 
 func mustNext(t testing.TB, g *Generator) ID {
 	t.Helper()
 	id, err := g.Next()
-	if err != nil {
-		t.Fatalf("Next: %v", err)
-	}
+	require.NoError(t, err, "Next")
 	return id
+}
+
+// nextInBackground calls Next in a goroutine and sends its ID (0 after an
+// error, which it reports) on the returned channel.
+func nextInBackground(t *testing.T, g *Generator) <-chan ID {
+	got := make(chan ID, 1)
+	go func() {
+		id, err := g.Next()
+		assert.NoError(t, err, "Next")
+		got <- id
+	}()
+	return got
 }
 
 func TestNewValidates(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock(start)
-	max := Twitter.MaxTick()
+	max := Twitter().MaxTick()
 	cases := []struct {
 		name   string
 		layout Layout
@@ -48,15 +58,15 @@ func TestNewValidates(t *testing.T) {
 		want   error
 		field  string
 	}{
-		{"worker below 0", Twitter, -1, Options{}, ErrWorkerRange, "worker ID"},
-		{"worker above MaxWorker", Twitter, 1024, Options{}, ErrWorkerRange, "worker ID"},
-		{"StartAfter negative", Twitter, 0, Options{StartAfter: -1}, ErrOptionRange, "Options.StartAfter"},
-		{"StartAfter leaves no tick", Twitter, 0, Options{StartAfter: max}, ErrTimeExhausted, "Options.StartAfter"},
-		{"Fence negative", Twitter, 0, Options{Fence: -5}, ErrOptionRange, "Options.Fence"},
-		{"Fence above MaxTick", Twitter, 0, Options{Fence: max + 1}, ErrOptionRange, "Options.Fence"},
-		{"MaxBorrow negative", Twitter, 0, Options{MaxBorrow: -1}, ErrOptionRange, "Options.MaxBorrow"},
-		{"MaxBorrow above MaxTick", Twitter, 0, Options{MaxBorrow: max + 1}, ErrOptionRange, "Options.MaxBorrow"},
-		{"invalid layout", Layout{Epoch: Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 10, SequenceBits: 11}, 0, Options{}, ErrBitWidths, ""},
+		{"worker below 0", Twitter(), -1, Options{}, ErrWorkerRange, "worker ID"},
+		{"worker above MaxWorker", Twitter(), 1024, Options{}, ErrWorkerRange, "worker ID"},
+		{"StartAfter negative", Twitter(), 0, Options{StartAfter: -1}, ErrInvalidOptions, "Options.StartAfter"},
+		{"StartAfter leaves no tick", Twitter(), 0, Options{StartAfter: max}, ErrTimeExhausted, "Options.StartAfter"},
+		{"Fence negative", Twitter(), 0, Options{Fence: -5}, ErrInvalidOptions, "Options.Fence"},
+		{"Fence above MaxTick", Twitter(), 0, Options{Fence: max + 1}, ErrInvalidOptions, "Options.Fence"},
+		{"MaxBorrow negative", Twitter(), 0, Options{MaxBorrow: -1}, ErrInvalidOptions, "Options.MaxBorrow"},
+		{"MaxBorrow above MaxTick", Twitter(), 0, Options{MaxBorrow: max + 1}, ErrInvalidOptions, "Options.MaxBorrow"},
+		{"invalid layout", Layout{Epoch: Twitter().Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 10, SequenceBits: 11}, 0, Options{}, ErrBitWidths, ""},
 		{"epoch after the clock", Layout{Epoch: start.Add(time.Hour), TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 10, SequenceBits: 12}, 0, Options{}, ErrEpoch, ""},
 		{"clock past the layout's end", Layout{Epoch: start.Add(-time.Hour), TimeUnit: time.Millisecond, TimeBits: 21, WorkerBits: 20, SequenceBits: 22}, 0, Options{}, ErrTimeExhausted, ""},
 	}
@@ -64,19 +74,17 @@ func TestNewValidates(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.opts.Clock = clock
 			g, err := New(tc.layout, tc.worker, tc.opts)
-			if g != nil || !errors.Is(err, tc.want) {
-				t.Fatalf("New = %v, %v; want nil, %v", g, err, tc.want)
-			}
+			require.ErrorIs(t, err, tc.want)
+			require.Nil(t, g)
 			if tc.field == "" {
 				return
 			}
-			var re *RangeError
-			if !errors.As(err, &re) || re.Field != tc.field {
-				t.Fatalf("error %v does not name field %q", err, tc.field)
-			}
-			if re.Value >= re.Min && re.Value <= re.Max {
-				t.Errorf("RangeError %v: value inside its own range", re)
-			}
+			var oe *OptionError
+			require.ErrorAs(t, err, &oe)
+			assert.ErrorIs(t, err, ErrInvalidOptions)
+			assert.Equal(t, tc.field, oe.Field)
+			assert.ErrorContains(t, err, tc.field+" is ")
+			assert.ErrorContains(t, err, ", allowed ")
 			t.Log(err)
 		})
 	}
@@ -84,30 +92,25 @@ func TestNewValidates(t *testing.T) {
 
 func TestNewDefaults(t *testing.T) {
 	t.Parallel()
-	g := mustNew(t, Twitter, 7, Options{})
-	if g.WorkerID() != 7 || g.Layout() != Twitter {
-		t.Errorf("WorkerID, Layout = %d, %v", g.WorkerID(), g.Layout())
-	}
-	if g.Fence() != Twitter.MaxTick() {
-		t.Errorf("Fence = %d, want MaxTick %d when none is set", g.Fence(), Twitter.MaxTick())
-	}
-	if g.LastTick() != 0 || g.Paused() {
-		t.Errorf("LastTick = %d, Paused = %v; want 0, false", g.LastTick(), g.Paused())
-	}
+	g := mustNew(t, Twitter(), 7, Options{})
+	assert.Equal(t, int64(7), g.WorkerID())
+	assert.Equal(t, Twitter(), g.Layout())
+	assert.Equal(t, Twitter().MaxTick(), g.Fence(), "Fence when none is set")
+	assert.Zero(t, g.LastTick())
+	assert.False(t, g.Paused())
 	before := time.Now()
 	id := mustNext(t, g)
 	after := time.Now()
-	p := Twitter.Decompose(id)
+	p := Twitter().Decompose(id)
 	// The real clock: the ID's tick holds the time it was issued.
-	if p.Time.After(after) || p.Time.Before(before.Add(-time.Millisecond)) {
-		t.Errorf("ID time %v not within [%v - 1ms, %v]", p.Time, before, after)
-	}
-	if p.Worker != 7 || p.Sequence != 0 || g.LastTick() != p.Tick {
-		t.Errorf("parts %+v, LastTick %d", p, g.LastTick())
-	}
-	if now := g.Now(); now < p.Tick || now > Twitter.Tick(time.Now()) {
-		t.Errorf("Now = %d, want between %d and the wall clock's tick", now, p.Tick)
-	}
+	assert.False(t, p.Time.After(after) || p.Time.Before(before.Add(-time.Millisecond)),
+		"ID time %v not within [%v - 1ms, %v]", p.Time, before, after)
+	assert.Equal(t, int64(7), p.Worker)
+	assert.Zero(t, p.Sequence)
+	assert.Equal(t, p.Tick, g.LastTick())
+	now := g.CurrentTick()
+	assert.GreaterOrEqual(t, now, p.Tick, "CurrentTick")
+	assert.LessOrEqual(t, now, Twitter().Tick(time.Now()), "CurrentTick")
 }
 
 // TestTickAnchoring: ticks follow the wall clock's tick boundaries as of New,
@@ -115,19 +118,13 @@ func TestNewDefaults(t *testing.T) {
 func TestTickAnchoring(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock(start) // 0.3 ms into its tick
-	g := mustNew(t, Twitter, 1, Options{Clock: clock})
-	t0 := Twitter.Tick(start)
-	if g.Now() != t0 {
-		t.Fatalf("Now = %d, want %d", g.Now(), t0)
-	}
+	g := mustNew(t, Twitter(), 1, Options{Clock: clock})
+	t0 := Twitter().Tick(start)
+	require.Equal(t, t0, g.CurrentTick())
 	clock.Advance(699 * time.Microsecond)
-	if g.Now() != t0 {
-		t.Errorf("0.999 ms into the tick: Now = %d, want %d", g.Now(), t0)
-	}
+	assert.Equal(t, t0, g.CurrentTick(), "0.999 ms into the tick")
 	clock.Advance(time.Microsecond)
-	if g.Now() != t0+1 {
-		t.Errorf("at the next boundary: Now = %d, want %d", g.Now(), t0+1)
-	}
+	assert.Equal(t, t0+1, g.CurrentTick(), "at the next boundary")
 }
 
 func TestNextSequenceAndJumps(t *testing.T) {
@@ -139,20 +136,16 @@ func TestNextSequenceAndJumps(t *testing.T) {
 	for i := range 16 {
 		id := mustNext(t, g)
 		p := tinyLayout.Decompose(id)
-		if p.Tick != t0 || p.Sequence != int64(i) || p.Worker != 5 || id <= last {
-			t.Fatalf("ID %d = %+v, want tick %d sequence %d", i, p, t0, i)
-		}
+		require.Equal(t, []int64{t0, 5, int64(i)}, []int64{p.Tick, p.Worker, p.Sequence}, "ID %d: tick, worker, sequence", i)
+		require.Greater(t, id, last)
 		last = id
 	}
 	// The clock moves on by 3 ticks: the next ID starts that tick at sequence 0.
 	clock.Advance(3 * time.Millisecond)
 	p := tinyLayout.Decompose(mustNext(t, g))
-	if p.Tick != t0+3 || p.Sequence != 0 {
-		t.Fatalf("after 3 ticks: %+v, want tick %d sequence 0", p, t0+3)
-	}
-	if s := g.Stats(); s.Issued != 17 || s.Borrowed != 0 || s.Waited != 0 {
-		t.Errorf("Stats = %+v, want 17 issued, none borrowed or waited", s)
-	}
+	require.Equal(t, []int64{t0 + 3, 0}, []int64{p.Tick, p.Sequence}, "after 3 ticks: tick, sequence")
+	s := g.Stats()
+	assert.Equal(t, Stats{Issued: 17}, s, "17 issued, none borrowed or waited")
 }
 
 // TestZeroIDNeverIssued: at the epoch itself the first ID still has tick 1.
@@ -161,9 +154,9 @@ func TestZeroIDNeverIssued(t *testing.T) {
 	l := tinyLayout
 	l.Epoch = start
 	g := mustNew(t, l, 0, Options{Clock: newFakeClock(start), MaxBorrow: 1})
-	if id := mustNext(t, g); id == 0 || l.Decompose(id).Tick != 1 {
-		t.Errorf("first ID at the epoch = %d (%+v), want tick 1", id, l.Decompose(id))
-	}
+	id := mustNext(t, g)
+	assert.NotZero(t, id)
+	assert.Equal(t, int64(1), l.Decompose(id).Tick, "the first ID's tick at the epoch")
 }
 
 func TestBorrowing(t *testing.T) {
@@ -174,29 +167,23 @@ func TestBorrowing(t *testing.T) {
 	// 16 IDs in the clock's tick and 16 in each of the 3 borrowed ones.
 	for i := range 64 {
 		p := tinyLayout.Decompose(mustNext(t, g))
-		if want := t0 + int64(i/16); p.Tick != want || p.Sequence != int64(i%16) {
-			t.Fatalf("ID %d: %+v, want tick %d sequence %d", i, p, want, i%16)
-		}
+		require.Equal(t, []int64{t0 + int64(i/16), int64(i % 16)}, []int64{p.Tick, p.Sequence}, "ID %d: tick, sequence", i)
 	}
-	if s := g.Stats(); s.Borrowed != 3 || s.Waited != 0 {
-		t.Fatalf("Stats = %+v, want 3 borrowed ticks and no wait", s)
-	}
+	s := g.Stats()
+	require.Equal(t, uint64(3), s.Borrowed, "borrowed ticks")
+	require.Zero(t, s.Waited, "waits")
 	// No more may be borrowed: the next call waits for the clock.
-	got := make(chan ID)
-	go func() { got <- mustNext(t, g) }()
+	got := nextInBackground(t, g)
 	select {
 	case id := <-got:
-		t.Fatalf("Next returned %+v while 3 ticks ahead of a stopped clock", tinyLayout.Decompose(id))
+		require.FailNow(t, "Next returned while 3 ticks ahead of a stopped clock", "%+v", tinyLayout.Decompose(id))
 	case <-time.After(30 * time.Millisecond):
 	}
 	clock.Advance(time.Millisecond)
 	p := tinyLayout.Decompose(<-got)
-	if p.Tick != t0+4 || p.Sequence != 0 {
-		t.Fatalf("after the clock moved: %+v, want tick %d", p, t0+4)
-	}
-	if s := g.Stats(); s.Borrowed != 4 || s.Waited != 1 || s.Issued != 65 {
-		t.Errorf("Stats = %+v, want 4 borrowed, 1 waited, 65 issued", s)
-	}
+	require.Equal(t, []int64{t0 + 4, 0}, []int64{p.Tick, p.Sequence}, "after the clock moved: tick, sequence")
+	s = g.Stats()
+	assert.Equal(t, Stats{Issued: 65, Borrowed: 4, Waited: 1}, s)
 }
 
 // TestWaitsForNextTick: without borrowing, a used-up tick waits for the
@@ -215,19 +202,14 @@ func TestWaitsForNextTick(t *testing.T) {
 		}
 	}
 	for tick, n := range ticks {
-		if n > 16 {
-			t.Fatalf("tick %d has %d IDs, more than the layout's 16", tick, n)
-		}
-		if tick > g.Now() {
-			t.Fatalf("tick %d issued ahead of the clock (%d) without MaxBorrow", tick, g.Now())
-		}
+		require.LessOrEqual(t, n, 16, "IDs in tick %d", tick)
+		require.LessOrEqual(t, tick, g.CurrentTick(), "a tick issued ahead of the clock without MaxBorrow")
 	}
-	if len(ticks) < goroutines*each/16 {
-		t.Errorf("only %d ticks used", len(ticks))
-	}
-	if s := g.Stats(); s.Waited == 0 || s.Borrowed != 0 || s.Issued != goroutines*each {
-		t.Errorf("Stats = %+v, want waits, no borrowing, %d issued", s, goroutines*each)
-	}
+	assert.GreaterOrEqual(t, len(ticks), goroutines*each/16, "ticks used")
+	s := g.Stats()
+	assert.NotZero(t, s.Waited, "waits")
+	assert.Zero(t, s.Borrowed, "borrowed ticks")
+	assert.Equal(t, uint64(goroutines*each), s.Issued)
 }
 
 // collect calls Next from several goroutines and returns each one's IDs,
@@ -242,12 +224,11 @@ func collect(t *testing.T, g *Generator, goroutines, each int) [][]ID {
 			s := out[i]
 			for j := range s {
 				id, err := g.Next()
-				if err != nil {
-					t.Errorf("Next: %v", err)
+				if !assert.NoError(t, err, "Next") {
 					return
 				}
-				if j > 0 && id <= s[j-1] {
-					t.Errorf("goroutine %d: ID %d after %d", i, id, s[j-1])
+				if j > 0 && id <= s[j-1] { // an assert call per ID would take seconds here
+					assert.Failf(t, "IDs not increasing", "goroutine %d: ID %d after %d", i, id, s[j-1])
 					return
 				}
 				s[j] = id
@@ -276,8 +257,8 @@ func checkUnique(t *testing.T, sorted [][]ID) {
 		}
 		id := sorted[best][heads[best]]
 		heads[best]++
-		if id <= last {
-			t.Fatalf("ID %d issued twice", id)
+		if id <= last { // an assert call per ID would take seconds here
+			require.FailNow(t, "an ID issued twice", "ID %d", id)
 		}
 		last = id
 	}
@@ -298,13 +279,9 @@ func TestConcurrentUnique(t *testing.T) {
 	ids := collect(t, g, 8, each)
 	checkUnique(t, ids)
 	for _, s := range ids {
-		if w := l.Decompose(s[0]).Worker; w != 513 {
-			t.Fatalf("worker %d in an ID, want 513", w)
-		}
+		require.Equal(t, int64(513), l.Decompose(s[0]).Worker, "an ID's worker")
 	}
-	if s := g.Stats(); s.Issued != uint64(8*each) {
-		t.Errorf("Stats.Issued = %d, want %d", s.Issued, 8*each)
-	}
+	assert.Equal(t, uint64(8*each), g.Stats().Issued)
 }
 
 // TestClockSteps: steps of the wall clock after New change nothing (time is
@@ -331,7 +308,7 @@ func TestClockSteps(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			clock := newFakeClock(start)
-			g := mustNew(t, Twitter, 9, Options{Clock: clock})
+			g := mustNew(t, Twitter(), 9, Options{Clock: clock})
 			var ids []ID
 			issue := func(n int) {
 				for i := range n {
@@ -342,48 +319,37 @@ func TestClockSteps(t *testing.T) {
 				}
 			}
 			issue(1000)
-			before := g.Now()
+			before := g.CurrentTick()
 			clock.Advance(tc.monotonic)
 			clock.StepWall(tc.wall)
-			if want := before + int64(tc.monotonic/tick); g.Now() != want {
-				t.Fatalf("Now = %d after the step, want %d", g.Now(), want)
-			}
+			require.Equal(t, before+int64(tc.monotonic/tick), g.CurrentTick(), "CurrentTick after the step")
 			issue(1000)
 			for i := 1; i < len(ids); i++ {
-				if ids[i] <= ids[i-1] {
-					t.Fatalf("ID %d: %d after %d", i, ids[i], ids[i-1])
-				}
+				require.Greater(t, ids[i], ids[i-1], "ID %d", i)
 			}
-			if p := Twitter.Decompose(ids[len(ids)-1]); p.Tick != g.Now() {
-				t.Errorf("last ID's tick %d, generator's clock %d", p.Tick, g.Now())
-			}
+			assert.Equal(t, g.CurrentTick(), Twitter().Decompose(ids[len(ids)-1]).Tick, "the last ID's tick against the generator's clock")
 
 			// A restart after the step: the wall clock is the only anchor.
 			g.Stop()
 			hwm := g.LastTick()
-			restarted := mustNew(t, Twitter, 9, Options{Clock: clock, StartAfter: hwm})
-			got := make(chan ID, 1)
-			go func() { got <- mustNext(t, restarted) }()
+			restarted := mustNew(t, Twitter(), 9, Options{Clock: clock, StartAfter: hwm})
+			got := nextInBackground(t, restarted)
 			var id ID
 			for deadline := time.Now().Add(10 * time.Second); id == 0; {
 				select {
 				case id = <-got:
 				case <-time.After(5 * time.Millisecond):
-					if time.Now().After(deadline) {
-						t.Fatalf("clock at %d, StartAfter %d: Next still waits", restarted.Now(), hwm)
-					}
-					if restarted.Now() <= hwm {
+					require.False(t, time.Now().After(deadline), "clock at %d, StartAfter %d: Next still waits", restarted.CurrentTick(), hwm)
+					if restarted.CurrentTick() <= hwm {
 						clock.Advance(10 * time.Minute) // the wall clock catches up
 					}
 				}
 			}
-			if id <= ids[len(ids)-1] || Twitter.Decompose(id).Tick != hwm+1 && Twitter.Decompose(id).Tick != restarted.Now() {
-				t.Fatalf("restarted generator's first ID %+v, old generator's last %+v",
-					Twitter.Decompose(id), Twitter.Decompose(ids[len(ids)-1]))
-			}
-			if tick := Twitter.Decompose(id).Tick; tick > restarted.Now() {
-				t.Errorf("restarted generator issued tick %d ahead of its clock %d without MaxBorrow", tick, restarted.Now())
-			}
+			first := Twitter().Decompose(id)
+			require.Greater(t, id, ids[len(ids)-1], "the restarted generator's first ID against the old one's last")
+			require.True(t, first.Tick == hwm+1 || first.Tick == restarted.CurrentTick(),
+				"the restarted generator's first ID %+v, StartAfter %d", first, hwm)
+			assert.LessOrEqual(t, first.Tick, restarted.CurrentTick(), "a tick ahead of the clock without MaxBorrow")
 		})
 	}
 }
@@ -395,31 +361,25 @@ func TestStartAfter(t *testing.T) {
 	t0 := tinyLayout.Tick(start)
 	t.Run("clock ahead", func(t *testing.T) {
 		g := mustNew(t, tinyLayout, 1, Options{Clock: newFakeClock(start), StartAfter: t0 - 100})
-		if p := tinyLayout.Decompose(mustNext(t, g)); p.Tick != t0 {
-			t.Errorf("tick %d, want the clock's %d", p.Tick, t0)
-		}
+		assert.Equal(t, t0, tinyLayout.Decompose(mustNext(t, g)).Tick, "the clock's tick")
 	})
 	t.Run("borrowing covers the gap", func(t *testing.T) {
 		g := mustNew(t, tinyLayout, 1, Options{Clock: newFakeClock(start), StartAfter: t0 + 4, MaxBorrow: 5})
-		if g.LastTick() != t0+4 {
-			t.Errorf("LastTick before any ID = %d, want StartAfter", g.LastTick())
-		}
-		if p := tinyLayout.Decompose(mustNext(t, g)); p.Tick != t0+5 {
-			t.Errorf("tick %d, want %d", p.Tick, t0+5)
-		}
-		if s := g.Stats(); s.Borrowed != 1 || s.Waited != 0 {
-			t.Errorf("Stats = %+v", s)
-		}
+		assert.Equal(t, t0+4, g.LastTick(), "LastTick before any ID is StartAfter")
+		assert.Equal(t, t0+5, tinyLayout.Decompose(mustNext(t, g)).Tick)
+		s := g.Stats()
+		assert.Equal(t, uint64(1), s.Borrowed)
+		assert.Zero(t, s.Waited)
 	})
 	t.Run("waits for the clock", func(t *testing.T) {
 		clock := newFakeClock(start)
 		g := mustNew(t, tinyLayout, 1, Options{Clock: clock, StartAfter: t0 + 4})
-		got := make(chan ID)
-		go func() { got <- mustNext(t, g) }()
+		got := nextInBackground(t, g)
 		for i := range 5 {
 			select {
 			case id := <-got:
-				t.Fatalf("Next returned tick %d with the clock at %d", tinyLayout.Decompose(id).Tick, g.Now())
+				require.FailNow(t, "Next returned before the clock passed StartAfter",
+					"tick %d with the clock at %d", tinyLayout.Decompose(id).Tick, g.CurrentTick())
 			case <-time.After(10 * time.Millisecond):
 			}
 			clock.Advance(time.Millisecond)
@@ -427,12 +387,8 @@ func TestStartAfter(t *testing.T) {
 				clock.StepWall(-time.Hour) // irrelevant to a running generator
 			}
 		}
-		if p := tinyLayout.Decompose(<-got); p.Tick != t0+5 {
-			t.Errorf("tick %d, want %d", p.Tick, t0+5)
-		}
-		if s := g.Stats(); s.Waited != 1 {
-			t.Errorf("Stats = %+v, want 1 wait", s)
-		}
+		assert.Equal(t, t0+5, tinyLayout.Decompose(<-got).Tick)
+		assert.Equal(t, uint64(1), g.Stats().Waited)
 	})
 }
 
@@ -446,35 +402,28 @@ func TestFence(t *testing.T) {
 	}
 	// The tick is used up; the next one is above the fence. ErrFenced comes
 	// at once, although the clock would also have to move.
-	if _, err := g.Next(); err != ErrFenced {
-		t.Fatalf("Next at the fence: %v, want ErrFenced", err)
-	}
-	if n, err := g.NextN(make([]ID, 3)); n != 0 || err != ErrFenced {
-		t.Fatalf("NextN at the fence: %d, %v", n, err)
-	}
+	_, err := g.Next()
+	require.Equal(t, ErrFenced, err, "Next at the fence") // unwrapped, so that a refusal allocates nothing
+	n, err := g.NextN(make([]ID, 3))
+	require.Equal(t, ErrFenced, err, "NextN at the fence")
+	require.Zero(t, n)
 	g.SetFence(t0 - 10) // lowering is ignored
-	if g.Fence() != t0 {
-		t.Fatalf("Fence = %d after a lower SetFence, want %d", g.Fence(), t0)
-	}
+	require.Equal(t, t0, g.Fence(), "Fence after a lower SetFence")
 	g.SetFence(math.MaxInt64) // clamped
-	if g.Fence() != tinyLayout.MaxTick() {
-		t.Fatalf("Fence = %d, want MaxTick", g.Fence())
-	}
-	if s := g.Stats(); s.Fenced != 2 || s.Issued != 16 {
-		t.Errorf("Stats = %+v, want 2 fenced, 16 issued", s)
-	}
+	require.Equal(t, tinyLayout.MaxTick(), g.Fence())
+	s := g.Stats()
+	assert.Equal(t, uint64(2), s.Fenced)
+	assert.Equal(t, uint64(16), s.Issued)
 	// Borrowing stops at the fence too.
 	g2 := mustNew(t, tinyLayout, 1, Options{Clock: clock, Fence: t0 + 1, MaxBorrow: 100})
 	dst := make([]ID, 100)
-	if n, err := g2.NextN(dst); n != 32 || err != nil {
-		t.Fatalf("NextN with fence one tick ahead: %d, %v; want 32 IDs", n, err)
-	}
-	if p := tinyLayout.Decompose(dst[31]); p.Tick != t0+1 || p.Sequence != 15 {
-		t.Errorf("last ID %+v", p)
-	}
-	if _, err := g2.Next(); err != ErrFenced {
-		t.Errorf("Next: %v, want ErrFenced", err)
-	}
+	n, err = g2.NextN(dst)
+	require.NoError(t, err)
+	require.Equal(t, 32, n, "NextN with the fence one tick ahead")
+	p := tinyLayout.Decompose(dst[31])
+	assert.Equal(t, []int64{t0 + 1, 15}, []int64{p.Tick, p.Sequence}, "the last ID's tick and sequence")
+	_, err = g2.Next()
+	assert.Equal(t, ErrFenced, err)
 }
 
 // TestFenceRaisedConcurrently: a property test. While one goroutine raises
@@ -503,23 +452,19 @@ func TestFenceRaisedConcurrently(t *testing.T) {
 						id, err := g.Next()
 						if err == nil {
 							got = append(dst[:0], id)
-						} else if err != ErrFenced {
-							t.Errorf("Next: %v", err)
+						} else if !assert.Equal(t, ErrFenced, err, "Next") {
 							return
 						}
 					} else {
 						n, err := g.NextN(dst)
-						if err != nil && err != ErrFenced {
-							t.Errorf("NextN: %v", err)
+						if err != nil && !assert.Equal(t, ErrFenced, err, "NextN") {
 							return
 						}
 						got = dst[:n]
 					}
 					fence := g.Fence()
 					for _, id := range got {
-						if tick := tinyLayout.Decompose(id).Tick; tick > fence {
-							t.Errorf("round %d: tick %d issued above the fence %d", round, tick, fence)
-						}
+						assert.LessOrEqual(t, tinyLayout.Decompose(id).Tick, fence, "round %d: a tick above the fence", round)
 					}
 					mine = append(mine, got...)
 					if len(got) == 0 {
@@ -532,9 +477,7 @@ func TestFenceRaisedConcurrently(t *testing.T) {
 				mu.Lock()
 				defer mu.Unlock()
 				for _, id := range mine {
-					if seen[id] {
-						t.Errorf("ID %d issued twice", id)
-					}
+					assert.False(t, seen[id], "ID %d issued twice", id)
 					seen[id] = true
 				}
 			})
@@ -545,12 +488,11 @@ func TestFenceRaisedConcurrently(t *testing.T) {
 		}
 		done.Store(true)
 		wg.Wait()
-		if want := (raises + 1) * 16; len(seen) != want || g.LastTick() != t0+raises {
-			t.Fatalf("round %d: %d IDs up to tick %d, want %d up to %d", round, len(seen), g.LastTick()-t0, want, raises)
-		}
-		if s := g.Stats(); s.Fenced == 0 || s.Issued != uint64(len(seen)) {
-			t.Fatalf("Stats = %+v: want fenced refusals and %d issued", s, len(seen))
-		}
+		require.Len(t, seen, (raises+1)*16, "round %d: every tick up to the last fence used in full", round)
+		require.Equal(t, t0+raises, g.LastTick(), "round %d", round)
+		s := g.Stats()
+		require.NotZero(t, s.Fenced, "round %d: fenced refusals", round)
+		require.Equal(t, uint64(len(seen)), s.Issued, "round %d", round)
 	}
 }
 
@@ -560,7 +502,7 @@ func TestStopIsAtomic(t *testing.T) {
 	t.Parallel()
 	// One sequence bit, a fixed clock and unlimited borrowing: the tick moves
 	// every 2 IDs, so an ID issued late is likely to carry a new tick.
-	l := Layout{Epoch: Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 21, SequenceBits: 1}
+	l := Layout{Epoch: Twitter().Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 21, SequenceBits: 1}
 	for round := range 300 {
 		g := mustNew(t, l, 3, Options{Clock: newFakeClock(start), MaxBorrow: 1 << 30})
 		var issued atomic.Int64
@@ -573,20 +515,16 @@ func TestStopIsAtomic(t *testing.T) {
 					var got []ID
 					if w%2 == 0 {
 						id, err := g.Next()
-						if err == ErrStopped {
-							return
-						} else if err != nil {
-							t.Errorf("Next: %v", err)
+						if err != nil {
+							assert.Equal(t, ErrStopped, err, "Next")
 							return
 						}
 						got = dst[:1]
 						got[0] = id
 					} else {
 						n, err := g.NextN(dst)
-						if err == ErrStopped {
-							return
-						} else if err != nil {
-							t.Errorf("NextN: %v", err)
+						if err != nil {
+							assert.Equal(t, ErrStopped, err, "NextN")
 							return
 						}
 						got = dst[:n]
@@ -603,23 +541,17 @@ func TestStopIsAtomic(t *testing.T) {
 		}
 		g.Stop()
 		last := g.LastTick()
-		if _, err := g.Next(); err != ErrStopped {
-			t.Fatalf("Next after Stop: %v", err)
-		}
+		_, err := g.Next()
+		require.Equal(t, ErrStopped, err, "Next after Stop")
 		wg.Wait()
 		highest := int64(0)
 		for _, m := range maxTick {
 			highest = max(highest, m)
 		}
-		if highest > last {
-			t.Fatalf("round %d: tick %d issued after Stop returned LastTick %d", round, highest, last)
-		}
-		if highest != last || g.LastTick() != last {
-			t.Fatalf("round %d: LastTick %d then %d, highest tick issued %d", round, last, g.LastTick(), highest)
-		}
-		if s := g.Stats(); s.Issued != uint64(issued.Load()) {
-			t.Fatalf("Stats.Issued = %d, want %d", s.Issued, issued.Load())
-		}
+		require.LessOrEqual(t, highest, last, "round %d: a tick issued after Stop returned LastTick", round)
+		require.Equal(t, last, highest, "round %d: the highest tick issued against LastTick", round)
+		require.Equal(t, last, g.LastTick(), "round %d: LastTick changed after Stop", round)
+		require.Equal(t, uint64(issued.Load()), g.Stats().Issued)
 		g.Stop() // idempotent
 	}
 }
@@ -628,16 +560,13 @@ func TestStopBeforeAnyID(t *testing.T) {
 	t.Parallel()
 	g := mustNew(t, tinyLayout, 0, Options{Clock: newFakeClock(start), StartAfter: 77})
 	g.Stop()
-	if g.LastTick() != 77 {
-		t.Errorf("LastTick = %d, want StartAfter 77", g.LastTick())
-	}
-	if _, err := g.Next(); err != ErrStopped {
-		t.Errorf("Next: %v", err)
-	}
+	assert.Equal(t, int64(77), g.LastTick(), "LastTick is StartAfter")
+	_, err := g.Next()
+	assert.Equal(t, ErrStopped, err)
 	g.Resume() // does not undo Stop
-	if n, err := g.NextN(make([]ID, 2)); n != 0 || err != ErrStopped {
-		t.Errorf("NextN: %d, %v", n, err)
-	}
+	n, err := g.NextN(make([]ID, 2))
+	assert.Equal(t, ErrStopped, err)
+	assert.Zero(t, n)
 }
 
 func TestPause(t *testing.T) {
@@ -647,29 +576,21 @@ func TestPause(t *testing.T) {
 	first := mustNext(t, g)
 	g.Pause()
 	g.Pause()
-	if !g.Paused() {
-		t.Fatal("Paused() = false after Pause")
-	}
-	if _, err := g.Next(); err != ErrPaused {
-		t.Fatalf("Next while paused: %v", err)
-	}
-	if n, err := g.NextN(make([]ID, 2)); n != 0 || err != ErrPaused {
-		t.Fatalf("NextN while paused: %d, %v", n, err)
-	}
+	require.True(t, g.Paused(), "Paused after Pause")
+	_, err := g.Next()
+	require.Equal(t, ErrPaused, err, "Next while paused")
+	n, err := g.NextN(make([]ID, 2))
+	require.Equal(t, ErrPaused, err, "NextN while paused")
+	require.Zero(t, n)
 	g.SetFence(g.Fence() + 5) // keeps the pause
-	if !g.Paused() || g.Fence() != tinyLayout.Tick(start)+5 {
-		t.Fatalf("after SetFence while paused: Paused %v, Fence %d", g.Paused(), g.Fence())
-	}
+	require.True(t, g.Paused(), "Paused after SetFence")
+	require.Equal(t, tinyLayout.Tick(start)+5, g.Fence())
 	g.Resume()
-	if g.Paused() {
-		t.Fatal("Paused() = true after Resume")
-	}
-	if id := mustNext(t, g); id != first+1 {
-		t.Errorf("after Resume: %d, want %d", id, first+1)
-	}
-	if s := g.Stats(); s.Paused != 2 || s.Issued != 2 {
-		t.Errorf("Stats = %+v, want 2 paused refusals, 2 issued", s)
-	}
+	require.False(t, g.Paused(), "Paused after Resume")
+	assert.Equal(t, first+1, mustNext(t, g), "the ID after Resume")
+	s := g.Stats()
+	assert.Equal(t, uint64(2), s.Paused, "paused refusals")
+	assert.Equal(t, uint64(2), s.Issued)
 }
 
 func TestNextN(t *testing.T) {
@@ -677,41 +598,38 @@ func TestNextN(t *testing.T) {
 	clock := newFakeClock(start)
 	t0 := tinyLayout.Tick(start)
 	g := mustNew(t, tinyLayout, 4, Options{Clock: clock, MaxBorrow: 2})
-	if n, err := g.NextN(nil); n != 0 || err != nil {
-		t.Fatalf("NextN(nil) = %d, %v", n, err)
-	}
+	n, err := g.NextN(nil)
+	require.NoError(t, err, "NextN(nil)")
+	require.Zero(t, n, "NextN(nil)")
 	first := mustNext(t, g)
 	dst := make([]ID, 20)
-	n, err := g.NextN(dst)
-	if n != 20 || err != nil {
-		t.Fatalf("NextN = %d, %v", n, err)
-	}
+	n, err = g.NextN(dst)
+	require.NoError(t, err)
+	require.Equal(t, 20, n)
 	// Consecutive, across the tick boundary.
 	prev := first
 	for i, id := range dst {
 		p, q := tinyLayout.Decompose(prev), tinyLayout.Decompose(id)
 		next := p.Sequence+1 == q.Sequence && p.Tick == q.Tick || q.Sequence == 0 && p.Sequence == 15 && q.Tick == p.Tick+1
-		if !next || q.Worker != 4 {
-			t.Fatalf("dst[%d] = %+v after %+v", i, q, p)
-		}
+		require.True(t, next, "dst[%d] = %+v after %+v", i, q, p)
+		require.Equal(t, int64(4), q.Worker, "dst[%d]", i)
 		prev = id
 	}
 	// 21 of 48 borrowable IDs used: a big batch stops at the borrowing limit.
 	big := make([]ID, 100)
-	if n, err := g.NextN(big); n != 27 || err != nil {
-		t.Fatalf("NextN(100) at the borrowing limit = %d, %v; want 27", n, err)
-	}
-	if p := tinyLayout.Decompose(big[26]); p.Tick != t0+2 || p.Sequence != 15 {
-		t.Errorf("last of the batch: %+v", p)
-	}
+	n, err = g.NextN(big)
+	require.NoError(t, err)
+	require.Equal(t, 27, n, "NextN(100) at the borrowing limit")
+	p := tinyLayout.Decompose(big[26])
+	assert.Equal(t, []int64{t0 + 2, 15}, []int64{p.Tick, p.Sequence}, "the last of the batch: tick, sequence")
 	// Next one waits; move the clock on a tick and it gets 16.
 	clock.Advance(time.Millisecond)
-	if n, err := g.NextN(big); n != 16 || err != nil {
-		t.Fatalf("NextN after a tick = %d, %v; want 16", n, err)
-	}
-	if s := g.Stats(); s.Issued != 64 || s.Borrowed != 3 {
-		t.Errorf("Stats = %+v, want 64 issued, 3 borrowed", s)
-	}
+	n, err = g.NextN(big)
+	require.NoError(t, err)
+	require.Equal(t, 16, n, "NextN after a tick")
+	s := g.Stats()
+	assert.Equal(t, uint64(64), s.Issued)
+	assert.Equal(t, uint64(3), s.Borrowed)
 }
 
 // TestTimeExhausted: at the end of the layout's time Next and NextN refuse;
@@ -725,17 +643,14 @@ func TestTimeExhausted(t *testing.T) {
 		g := mustNew(t, l, 1, Options{Clock: newFakeClock(start), MaxBorrow: 10})
 		dst := make([]ID, 100)
 		n, err := g.NextN(dst)
-		if n != 32 || err != nil {
-			t.Fatalf("NextN = %d, %v; want the 32 IDs of the last 2 ticks", n, err)
-		}
+		require.NoError(t, err)
+		require.Equal(t, 32, n, "the IDs of the last 2 ticks")
 		for _, id := range dst[:n] {
-			if id < 0 || l.Decompose(id).Tick > l.MaxTick() {
-				t.Fatalf("ID %d out of the layout", id)
-			}
+			require.GreaterOrEqual(t, id, ID(0))
+			require.LessOrEqual(t, l.Decompose(id).Tick, l.MaxTick(), "ID %d", id)
 		}
-		if _, err := g.Next(); err != ErrTimeExhausted {
-			t.Fatalf("Next = %v, want ErrTimeExhausted", err)
-		}
+		_, err = g.Next()
+		require.Equal(t, ErrTimeExhausted, err)
 	})
 	t.Run("clock past the end", func(t *testing.T) {
 		l := Layout{TimeUnit: time.Millisecond, TimeBits: 28, WorkerBits: 31, SequenceBits: 4}
@@ -744,12 +659,11 @@ func TestTimeExhausted(t *testing.T) {
 		g := mustNew(t, l, 1, Options{Clock: clock})
 		mustNext(t, g)
 		clock.Advance(time.Millisecond)
-		if _, err := g.Next(); err != ErrTimeExhausted {
-			t.Fatalf("Next = %v, want ErrTimeExhausted", err)
-		}
-		if n, err := g.NextN(make([]ID, 4)); n != 0 || err != ErrTimeExhausted {
-			t.Fatalf("NextN = %d, %v", n, err)
-		}
+		_, err := g.Next()
+		require.Equal(t, ErrTimeExhausted, err)
+		n, err := g.NextN(make([]ID, 4))
+		require.Equal(t, ErrTimeExhausted, err)
+		require.Zero(t, n)
 	})
 	t.Run("no worker bits", func(t *testing.T) {
 		l := Layout{TimeUnit: time.Millisecond, TimeBits: 32, WorkerBits: 0, SequenceBits: 31}
@@ -759,45 +673,48 @@ func TestTimeExhausted(t *testing.T) {
 		g.state.Store(uint64(math.MaxInt64 - 2))
 		g.initial = uint64(math.MaxInt64 - 2)
 		for _, want := range []ID{math.MaxInt64 - 1, math.MaxInt64} {
-			if id := mustNext(t, g); id != want {
-				t.Fatalf("ID %d, want %d", id, want)
-			}
+			require.Equal(t, want, mustNext(t, g))
 		}
-		if _, err := g.Next(); err != ErrTimeExhausted {
-			t.Fatalf("Next past MaxInt64 = %v", err)
-		}
+		_, err := g.Next()
+		require.Equal(t, ErrTimeExhausted, err, "Next past MaxInt64")
 		g.Stop()
 		// The stopped state is all ones; adding one wraps it to 0, which
 		// must not look like an old tick to jump from.
-		if _, err := g.Next(); err != ErrStopped {
-			t.Fatalf("Next after Stop = %v", err)
-		}
-		if n, err := g.NextN(make([]ID, 2)); n != 0 || err != ErrStopped {
-			t.Fatalf("NextN after Stop = %d, %v", n, err)
-		}
-		if g.LastTick() != l.MaxTick() || g.Stats().Issued != 2 {
-			t.Errorf("LastTick %d, Stats %+v", g.LastTick(), g.Stats())
-		}
+		_, err = g.Next()
+		require.Equal(t, ErrStopped, err, "Next after Stop")
+		n, err := g.NextN(make([]ID, 2))
+		require.Equal(t, ErrStopped, err, "NextN after Stop")
+		require.Zero(t, n)
+		assert.Equal(t, l.MaxTick(), g.LastTick())
+		assert.Equal(t, uint64(2), g.Stats().Issued)
 	})
 }
 
 func TestNextAllocatesNothing(t *testing.T) {
-	g := mustNew(t, Twitter, 1, Options{Clock: newFakeClock(start), MaxBorrow: 1 << 20})
+	g := mustNew(t, Twitter(), 1, Options{Clock: newFakeClock(start), MaxBorrow: 1 << 20})
 	dst := make([]ID, 8)
-	if a := testing.AllocsPerRun(1000, func() { mustNext(t, g) }); a != 0 {
-		t.Errorf("Next allocates %v times", a)
-	}
-	if a := testing.AllocsPerRun(1000, func() { _, _ = g.NextN(dst) }); a != 0 {
-		t.Errorf("NextN allocates %v times", a)
-	}
-	t0 := Twitter.Tick(start)
-	fenced := mustNew(t, Twitter, 1, Options{Clock: newFakeClock(start), Fence: t0})
+	var err error
+	assert.Zero(t, testing.AllocsPerRun(1000, func() { _, err = g.Next() }), "allocations of Next")
+	require.NoError(t, err)
+	assert.Zero(t, testing.AllocsPerRun(1000, func() { _, err = g.NextN(dst) }), "allocations of NextN")
+	require.NoError(t, err)
+	t0 := Twitter().Tick(start)
+	fenced := mustNew(t, Twitter(), 1, Options{Clock: newFakeClock(start), Fence: t0})
 	fenced.state.Store(fenced.stateAt(t0) | fenced.seqMask)
-	if a := testing.AllocsPerRun(1000, func() {
-		if _, err := fenced.Next(); err != ErrFenced {
-			t.Fatalf("Next = %v, want ErrFenced", err)
-		}
-	}); a != 0 {
-		t.Errorf("a fenced Next allocates %v times", a)
-	}
+	assert.Zero(t, testing.AllocsPerRun(1000, func() { _, err = fenced.Next() }), "allocations of a fenced Next")
+	assert.Equal(t, ErrFenced, err)
+}
+
+// TestZeroGenerator: a zero Generator refuses with ErrStopped instead of
+// panicking or issuing.
+func TestZeroGenerator(t *testing.T) {
+	t.Parallel()
+	var g Generator
+	_, err := g.Next()
+	assert.ErrorIs(t, err, ErrStopped)
+	n, err := g.NextN(make([]ID, 3))
+	assert.ErrorIs(t, err, ErrStopped)
+	assert.Zero(t, n)
+	assert.Zero(t, g.LastTick())
+	assert.Zero(t, g.Stats().Issued)
 }

@@ -6,13 +6,14 @@ import (
 	"database/sql/driver"
 	"encoding"
 	"encoding/json"
-	"errors"
 	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
 
 	bw "github.com/bwmarrin/snowflake"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // Compile-time checks of the interfaces ID promises.
@@ -62,13 +63,10 @@ func TestEncodingsMatchBwmarrin(t *testing.T) {
 		t.Run(e.name, func(t *testing.T) {
 			for _, id := range sampleIDs() {
 				s := e.ours(id)
-				if want := e.theirs(bw.ID(id)); s != want {
-					t.Fatalf("%s(%d) = %q, bwmarrin gives %q", e.name, id, s, want)
-				}
+				require.Equal(t, e.theirs(bw.ID(id)), s, "%s(%d) against bwmarrin's", e.name, id)
 				back, err := e.parse(s)
-				if err != nil || back != id {
-					t.Fatalf("parse(%s(%d) = %q) = %d, %v", e.name, id, s, back, err)
-				}
+				require.NoError(t, err, "parse(%s(%d) = %q)", e.name, id, s)
+				require.Equal(t, id, back, "parse(%s(%d) = %q)", e.name, id, s)
 			}
 		})
 	}
@@ -81,29 +79,21 @@ func TestNegativeIDs(t *testing.T) {
 	for _, id := range []ID{-1, -32, -58, math.MinInt64} {
 		for _, e := range encodings {
 			s := e.ours(id)
-			if _, err := e.parse(s); !errors.Is(err, ErrInvalidID) {
-				t.Errorf("%s(%d) = %q parses with %v, want ErrInvalidID", e.name, id, s, err)
-			}
+			_, err := e.parse(s)
+			assert.ErrorIs(t, err, ErrInvalidID, "%s(%d) = %q parses", e.name, id, s)
 		}
-		if _, err := id.MarshalJSON(); !errors.Is(err, ErrInvalidID) {
-			t.Errorf("MarshalJSON(%d): %v", id, err)
-		}
-		if _, err := id.MarshalText(); !errors.Is(err, ErrInvalidID) {
-			t.Errorf("MarshalText(%d): %v", id, err)
-		}
-		if _, err := id.Value(); !errors.Is(err, ErrInvalidID) {
-			t.Errorf("Value(%d): %v", id, err)
-		}
-		if _, err := ParseInt64(int64(id)); !errors.Is(err, ErrInvalidID) {
-			t.Errorf("ParseInt64(%d): %v", id, err)
-		}
+		_, err := id.MarshalJSON()
+		assert.ErrorIs(t, err, ErrInvalidID, "MarshalJSON(%d)", id)
+		_, err = id.MarshalText()
+		assert.ErrorIs(t, err, ErrInvalidID, "MarshalText(%d)", id)
+		_, err = id.Value()
+		assert.ErrorIs(t, err, ErrInvalidID, "Value(%d)", id)
+		_, err = ParseInt64(int64(id))
+		assert.ErrorIs(t, err, ErrInvalidID, "ParseInt64(%d)", id)
 	}
-	if got := ID(-58).Base58(); got != "-21" {
-		t.Errorf("Base58(-58) = %q, want -21", got)
-	}
-	if got := ID(math.MinInt64).Base32(); !strings.HasPrefix(got, "-") || len(got) != 14 {
-		t.Errorf("Base32(MinInt64) = %q", got)
-	}
+	assert.Equal(t, "-21", ID(-58).Base58())
+	got := ID(math.MinInt64).Base32()
+	assert.True(t, strings.HasPrefix(got, "-") && len(got) == 14, "Base32(MinInt64) = %q", got)
 }
 
 func TestParseErrors(t *testing.T) {
@@ -125,22 +115,22 @@ func TestParseErrors(t *testing.T) {
 	for _, tc := range cases {
 		for _, in := range tc.inputs {
 			id, err := tc.parse(in)
-			if !errors.Is(err, ErrInvalidID) || id != 0 {
-				t.Errorf("%s(%q) = %d, %v; want 0 and ErrInvalidID", tc.parser, in, id, err)
-			}
+			assert.ErrorIs(t, err, ErrInvalidID, "%s(%q)", tc.parser, in)
+			assert.Zero(t, id, "%s(%q)", tc.parser, in)
 		}
 	}
 	// The wrap-arounds the guards exist for.
-	if v, err := bw.ParseBase58([]byte("JPwcyDCgEuv")); err != nil || v != 5 {
-		t.Errorf("bwmarrin ParseBase58(2^64+5) = %d, %v; the test expected it to wrap to 5", v, err)
-	}
-	if v, err := bw.ParseBase32([]byte("eyyyyyyyyyyyy")); err != nil || v != math.MinInt64 {
-		t.Errorf("bwmarrin ParseBase32(2^63) = %d, %v; the test expected it to wrap", v, err)
-	}
+	v, err := bw.ParseBase58([]byte("JPwcyDCgEuv"))
+	require.NoError(t, err)
+	assert.Equal(t, bw.ID(5), v, "bwmarrin ParseBase58(2^64+5): the test expected it to wrap to 5")
+	v, err = bw.ParseBase32([]byte("eyyyyyyyyyyyy"))
+	require.NoError(t, err)
+	assert.Equal(t, bw.ID(math.MinInt64), v, "bwmarrin ParseBase32(2^63): the test expected it to wrap")
 	if v, err := bw.ParseBase58([]byte("2O")); err != nil {
 		t.Logf("bwmarrin ParseBase58(\"2O\") = %d, %v (now refuses bytes outside the alphabet?)", v, err)
-	} else if _, ours := ParseBase58("2O"); ours == nil {
-		t.Errorf("ParseBase58 accepts a character outside the alphabet")
+	} else {
+		_, ours := ParseBase58("2O")
+		assert.Error(t, ours, "ParseBase58 accepts a character outside the alphabet")
 	}
 	// Leading zero digits are the same number.
 	for _, tc := range []struct {
@@ -149,23 +139,21 @@ func TestParseErrors(t *testing.T) {
 		want  ID
 	}{{ParseBase32, "yyb", 1}, {ParseBase32, "y", 0}, {ParseBase58, "11112", 1}, {ParseBase58, "1", 0},
 		{ParseString, "0001", 1}, {ParseBase36, "0Z", 35}, {ParseBase2, "0011", 3}} {
-		if got, err := tc.parse(tc.in); got != tc.want || err != nil {
-			t.Errorf("parse %q = %d, %v; want %d", tc.in, got, err, tc.want)
-		}
+		got, err := tc.parse(tc.in)
+		assert.NoError(t, err, "parse %q", tc.in)
+		assert.Equal(t, tc.want, got, "parse %q", tc.in)
 	}
 	// Long bad input is cut short in the message.
-	_, err := ParseString(strings.Repeat("x", 10_000))
-	if len(err.Error()) > 200 {
-		t.Errorf("error message is %d bytes", len(err.Error()))
-	}
+	_, err = ParseString(strings.Repeat("x", 10_000))
+	require.Error(t, err)
+	assert.LessOrEqual(t, len(err.Error()), 200, "error message length")
 }
 
 func TestJSON(t *testing.T) {
 	t.Parallel()
 	b, err := json.Marshal(struct{ ID ID }{ID: 1 << 60})
-	if err != nil || string(b) != `{"ID":"1152921504606846976"}` {
-		t.Fatalf("Marshal = %s, %v", b, err)
-	}
+	require.NoError(t, err)
+	require.Equal(t, `{"ID":"1152921504606846976"}`, string(b))
 	good := map[string]ID{
 		`"123"`:                 123,
 		`123`:                   123,
@@ -176,52 +164,43 @@ func TestJSON(t *testing.T) {
 	}
 	for in, want := range good {
 		var id ID = 42
-		if err := id.UnmarshalJSON([]byte(in)); err != nil || id != want {
-			t.Errorf("UnmarshalJSON(%s) = %d, %v; want %d", in, id, err, want)
-		}
+		assert.NoError(t, id.UnmarshalJSON([]byte(in)), "UnmarshalJSON(%s)", in)
+		assert.Equal(t, want, id, "UnmarshalJSON(%s)", in)
 		var v struct{ ID ID }
-		if err := json.Unmarshal([]byte(`{"ID":`+in+`}`), &v); err != nil || v.ID != want {
-			t.Errorf("json.Unmarshal of %s = %d, %v", in, v.ID, err)
-		}
+		assert.NoError(t, json.Unmarshal([]byte(`{"ID":`+in+`}`), &v), "json.Unmarshal of %s", in)
+		assert.Equal(t, want, v.ID, "json.Unmarshal of %s", in)
 	}
 	bad := []string{``, `"`, `""`, `"-1"`, `-1`, `1.5`, `1e3`, `"1e3"`, `true`, `{}`, `[]`, ` 123`, `"123`, `123"`,
 		`"9223372036854775808"`, `9223372036854775808`, `" 1"`, `"\u00311\"`, "\"1\n\""}
 	for _, in := range bad {
 		var id ID = 42
-		if err := id.UnmarshalJSON([]byte(in)); !errors.Is(err, ErrInvalidID) || id != 42 {
-			t.Errorf("UnmarshalJSON(%s) = %d, %v; want ErrInvalidID and no change", in, id, err)
-		}
+		assert.ErrorIs(t, id.UnmarshalJSON([]byte(in)), ErrInvalidID, "UnmarshalJSON(%s)", in)
+		assert.Equal(t, ID(42), id, "UnmarshalJSON(%s) changed the ID", in)
 	}
 	var id ID = 42
-	if err := id.UnmarshalJSON([]byte("null")); err != nil || id != 42 {
-		t.Errorf("UnmarshalJSON(null) = %d, %v; want no change", id, err)
-	}
+	assert.NoError(t, id.UnmarshalJSON([]byte("null")))
+	assert.Equal(t, ID(42), id, "UnmarshalJSON(null) changed the ID")
 }
 
 func TestText(t *testing.T) {
 	t.Parallel()
 	b, err := ID(1234).MarshalText()
-	if err != nil || string(b) != "1234" {
-		t.Fatalf("MarshalText = %s, %v", b, err)
-	}
-	if b, _ := ID(5).AppendText([]byte("id=")); string(b) != "id=5" {
-		t.Errorf("AppendText = %s", b)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, "1234", string(b))
+	b, err = ID(5).AppendText([]byte("id="))
+	require.NoError(t, err)
+	assert.Equal(t, "id=5", string(b))
 	var id ID
-	if err := id.UnmarshalText([]byte("1234")); err != nil || id != 1234 {
-		t.Errorf("UnmarshalText = %d, %v", id, err)
-	}
+	assert.NoError(t, id.UnmarshalText([]byte("1234")))
+	assert.Equal(t, ID(1234), id)
 	for _, in := range []string{"", "-1", "+1", "a", "1 "} {
-		if err := id.UnmarshalText([]byte(in)); !errors.Is(err, ErrInvalidID) {
-			t.Errorf("UnmarshalText(%q): %v", in, err)
-		}
+		assert.ErrorIs(t, id.UnmarshalText([]byte(in)), ErrInvalidID, "UnmarshalText(%q)", in)
 	}
 	// As a map key, through encoding/json's TextMarshaler support.
 	m := map[ID]bool{7: true}
 	b, err = json.Marshal(m)
-	if err != nil || string(b) != `{"7":true}` {
-		t.Errorf("map key: %s, %v", b, err)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, `{"7":true}`, string(b))
 }
 
 func TestSQL(t *testing.T) {
@@ -234,26 +213,20 @@ func TestSQL(t *testing.T) {
 	}
 	for _, tc := range good {
 		var id ID = 42
-		if err := id.Scan(tc.src); err != nil || id != tc.want {
-			t.Errorf("Scan(%#v) = %d, %v; want %d", tc.src, id, err, tc.want)
-		}
+		assert.NoError(t, id.Scan(tc.src), "Scan(%#v)", tc.src)
+		assert.Equal(t, tc.want, id, "Scan(%#v)", tc.src)
 	}
 	bad := []any{nil, int64(-1), uint64(math.MaxInt64 + 1), "-1", "x", []byte(""), float64(1), 1, true, struct{}{}}
 	for _, src := range bad {
 		var id ID = 42
-		if err := id.Scan(src); !errors.Is(err, ErrInvalidID) || id != 42 {
-			t.Errorf("Scan(%#v) = %d, %v; want ErrInvalidID and no change", src, id, err)
-		}
+		assert.ErrorIs(t, id.Scan(src), ErrInvalidID, "Scan(%#v)", src)
+		assert.Equal(t, ID(42), id, "Scan(%#v) changed the ID", src)
 	}
 	v, err := ID(81).Value()
-	if err != nil || v != int64(81) {
-		t.Errorf("Value = %#v, %v", v, err)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, int64(81), v)
 	// database/sql accepts what Value gives.
-	if _, err := driver.DefaultParameterConverter.ConvertValue(v); err != nil {
-		t.Errorf("driver rejects Value's %T: %v", v, err)
-	}
-	if !bytes.Equal(ID(81).Bytes(), []byte("81")) {
-		t.Errorf("Bytes = %q", ID(81).Bytes())
-	}
+	_, err = driver.DefaultParameterConverter.ConvertValue(v)
+	assert.NoError(t, err, "driver rejects Value's %T", v)
+	assert.True(t, bytes.Equal(ID(81).Bytes(), []byte("81")), "Bytes = %q", ID(81).Bytes())
 }

@@ -30,26 +30,49 @@ type Layout struct {
 	SequenceBits uint8
 }
 
-// Twitter is the classic layout: 41 bits of milliseconds since
+// Twitter returns the classic layout: 41 bits of milliseconds since
 // 2010-11-04T01:42:54.657Z, 10 worker bits and 12 sequence bits. It is the
 // layout of bwmarrin/snowflake's default node: the same time, worker and
-// sequence give the same int64.
-var Twitter = Layout{
-	Epoch:        time.UnixMilli(1288834974657).UTC(),
-	TimeUnit:     time.Millisecond,
-	TimeBits:     41,
-	WorkerBits:   10,
-	SequenceBits: 12,
+// sequence give the same int64. It is the default layout wherever a zero
+// Layout is given (see OrDefault). Each call returns a new copy, so no
+// importer can change the preset another package reads.
+func Twitter() Layout {
+	return Layout{
+		Epoch:        time.UnixMilli(1288834974657).UTC(),
+		TimeUnit:     time.Millisecond,
+		TimeBits:     41,
+		WorkerBits:   10,
+		SequenceBits: 12,
+	}
 }
 
-// Sonyflake is sony/sonyflake's default layout: 39 bits of 10 ms units since
-// 2014-09-01T00:00:00Z, 16 worker bits and 8 sequence bits.
-var Sonyflake = Layout{
-	Epoch:        time.Date(2014, 9, 1, 0, 0, 0, 0, time.UTC),
-	TimeUnit:     10 * time.Millisecond,
-	TimeBits:     39,
-	WorkerBits:   16,
-	SequenceBits: 8,
+// Sonyflake returns sony/sonyflake's default layout: 39 bits of 10 ms units
+// since 2014-09-01T00:00:00Z, 16 worker bits and 8 sequence bits. Each call
+// returns a new copy.
+func Sonyflake() Layout {
+	return Layout{
+		Epoch:        time.Date(2014, 9, 1, 0, 0, 0, 0, time.UTC),
+		TimeUnit:     10 * time.Millisecond,
+		TimeBits:     39,
+		WorkerBits:   16,
+		SequenceBits: 8,
+	}
+}
+
+// IsZero reports whether l is the zero Layout, which the lease, clockguard
+// and idgen packages read as "the default layout" (see OrDefault).
+func (l Layout) IsZero() bool {
+	return l.Epoch.IsZero() && l.TimeUnit == 0 && l.TimeBits == 0 && l.WorkerBits == 0 && l.SequenceBits == 0
+}
+
+// OrDefault returns l, or Twitter() when l is the zero Layout. It is the
+// one place where a zero Layout is given its meaning; every package that
+// takes a Layout option resolves it with OrDefault.
+func (l Layout) OrDefault() Layout {
+	if l.IsZero() {
+		return Twitter()
+	}
+	return l
 }
 
 // Errors returned by Layout.Validate, each wrapped with the field and the

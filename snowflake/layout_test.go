@@ -1,31 +1,47 @@
 package snowflake
 
 import (
-	"errors"
 	"math"
 	"math/big"
 	"math/rand/v2"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestPresetsValid(t *testing.T) {
 	t.Parallel()
-	for name, l := range map[string]Layout{"Twitter": Twitter, "Sonyflake": Sonyflake} {
-		if err := l.Validate(); err != nil {
-			t.Errorf("%s: %v", name, err)
-		}
+	for name, l := range map[string]Layout{"Twitter": Twitter(), "Sonyflake": Sonyflake()} {
+		assert.NoError(t, l.Validate(), name)
 	}
-	if got := Twitter.Capacity(); got != 4_096_000 {
-		t.Errorf("Twitter.Capacity() = %v, want 4096000", got)
-	}
-	if got := Sonyflake.Capacity(); got != 25_600 {
-		t.Errorf("Sonyflake.Capacity() = %v, want 25600", got)
-	}
-	if got, want := Twitter.End(), time.UnixMilli(1288834974657+1<<41).UTC(); !got.Equal(want) {
-		t.Errorf("Twitter.End() = %v, want %v", got, want)
-	}
+	assert.InDelta(t, 4_096_000, Twitter().Capacity(), 0, "Twitter().Capacity()")
+	assert.InDelta(t, 25_600, Sonyflake().Capacity(), 0, "Sonyflake().Capacity()")
+	assert.True(t, Twitter().End().Equal(time.UnixMilli(1288834974657+1<<41)), "Twitter().End() = %v", Twitter().End())
+}
+
+// TestPresetsCannotBeChanged: a preset is a fresh copy on every call, so
+// changing one copy changes neither the next nor the default.
+func TestPresetsCannotBeChanged(t *testing.T) {
+	t.Parallel()
+	l := Twitter()
+	l.TimeBits = 40
+	assert.Equal(t, uint8(41), Twitter().TimeBits)
+	assert.Equal(t, Twitter(), Layout{}.OrDefault())
+}
+
+func TestOrDefault(t *testing.T) {
+	t.Parallel()
+	assert.True(t, Layout{}.IsZero())
+	assert.True(t, Layout{Epoch: time.Time{}.In(time.UTC)}.IsZero(), "a zero epoch in any location")
+	assert.False(t, Twitter().IsZero())
+	assert.False(t, Layout{SequenceBits: 1}.IsZero())
+	assert.Equal(t, Twitter(), Layout{}.OrDefault())
+	assert.Equal(t, Sonyflake(), Sonyflake().OrDefault())
+	// A Layout that is not zero is kept even when it is not valid.
+	bad := Layout{TimeBits: 40}
+	assert.Equal(t, bad, bad.OrDefault())
 }
 
 // TestValidateErrors: every fault has its own sentinel, and the message names
@@ -33,7 +49,7 @@ func TestPresetsValid(t *testing.T) {
 func TestValidateErrors(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	ok := Layout{Epoch: Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 10, SequenceBits: 12}
+	ok := Layout{Epoch: Twitter().Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 10, SequenceBits: 12}
 	with := func(f func(*Layout)) Layout { l := ok; f(&l); return l }
 	cases := []struct {
 		name   string
@@ -59,34 +75,26 @@ func TestValidateErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.layout.validateAt(now)
-			if !errors.Is(err, tc.want) {
-				t.Fatalf("validate = %v, want %v", err, tc.want)
-			}
+			require.ErrorIs(t, err, tc.want)
 			for _, other := range sentinels {
-				if other != tc.want && errors.Is(err, other) {
-					t.Errorf("%v also matches %v", err, other)
+				if other != tc.want {
+					assert.NotErrorIs(t, err, other)
 				}
 			}
-			if !strings.Contains(err.Error(), tc.field) {
-				t.Errorf("%q does not name %s", err, tc.field)
-			}
+			assert.ErrorContains(t, err, tc.field)
 		})
 	}
-	if err := ok.validateAt(now); err != nil {
-		t.Errorf("valid layout: %v", err)
-	}
-	if err := with(func(l *Layout) { l.Epoch = now }).validateAt(now); err != nil {
-		t.Errorf("epoch equal to now: %v", err)
-	}
+	assert.NoError(t, ok.validateAt(now), "valid layout")
+	assert.NoError(t, with(func(l *Layout) { l.Epoch = now }).validateAt(now), "epoch equal to now")
 }
 
 // TestTimeAndTick: Time is exact far from the epoch, and Tick inverts it.
 func TestTimeAndTick(t *testing.T) {
 	t.Parallel()
-	long := Layout{Epoch: Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 50, WorkerBits: 1, SequenceBits: 12}
-	hourly := Layout{Epoch: Twitter.Epoch, TimeUnit: time.Hour, TimeBits: 40, WorkerBits: 11, SequenceBits: 12}
+	long := Layout{Epoch: Twitter().Epoch, TimeUnit: time.Millisecond, TimeBits: 50, WorkerBits: 1, SequenceBits: 12}
+	hourly := Layout{Epoch: Twitter().Epoch, TimeUnit: time.Hour, TimeBits: 40, WorkerBits: 11, SequenceBits: 12}
 	rng := rand.New(rand.NewPCG(3, 4))
-	for _, l := range []Layout{Twitter, Sonyflake, long, hourly} {
+	for _, l := range []Layout{Twitter(), Sonyflake(), long, hourly} {
 		ticks := []int64{0, 1, -1, l.MaxTick(), l.MaxTick() + 1, math.MaxInt64 / int64(l.TimeUnit), math.MaxInt64/int64(l.TimeUnit) + 1}
 		for range 1000 {
 			ticks = append(ticks, rng.Int64N(l.MaxTick()+1))
@@ -98,36 +106,25 @@ func TestTimeAndTick(t *testing.T) {
 			ns.Add(ns, big.NewInt(l.Epoch.UnixNano()))
 			gotNs := new(big.Int).Mul(big.NewInt(got.Unix()), big.NewInt(1e9))
 			gotNs.Add(gotNs, big.NewInt(int64(got.Nanosecond())))
-			if ns.Cmp(gotNs) != 0 {
-				t.Fatalf("%s: Time(%d) = %v, off by %v ns", l.Fingerprint(), tick, got, new(big.Int).Sub(gotNs, ns))
-			}
+			require.Zero(t, ns.Cmp(gotNs), "%s: Time(%d) = %v, off by %v ns", l.Fingerprint(), tick, got, new(big.Int).Sub(gotNs, ns))
 			// Tick inverts Time while the difference fits a Duration.
 			if d := got.Sub(l.Epoch); d > math.MinInt64 && d < math.MaxInt64 {
-				if back := l.Tick(got); back != tick {
-					t.Fatalf("%s: Tick(Time(%d)) = %d", l.Fingerprint(), tick, back)
-				}
-				if back := l.Tick(got.Add(l.TimeUnit - 1)); back != tick {
-					t.Fatalf("%s: Tick(end of tick %d) = %d", l.Fingerprint(), tick, back)
-				}
+				require.Equal(t, tick, l.Tick(got), "%s: Tick(Time(%d))", l.Fingerprint(), tick)
+				require.Equal(t, tick, l.Tick(got.Add(l.TimeUnit-1)), "%s: Tick(end of tick %d)", l.Fingerprint(), tick)
 			}
 		}
-		if end := l.End(); !end.After(l.Time(l.MaxTick())) {
-			t.Errorf("%s: End %v not after the last tick", l.Fingerprint(), end)
-		}
+		assert.True(t, l.End().After(l.Time(l.MaxTick())), "%s: End %v not after the last tick", l.Fingerprint(), l.End())
 	}
 }
 
 func TestParseFingerprint(t *testing.T) {
-	for _, l := range []Layout{Twitter, Sonyflake} {
+	for _, l := range []Layout{Twitter(), Sonyflake()} {
 		got, err := ParseFingerprint(l.Fingerprint())
-		if err != nil || !got.Epoch.Equal(l.Epoch) || got.TimeUnit != l.TimeUnit || got.TimeBits != l.TimeBits ||
-			got.WorkerBits != l.WorkerBits || got.SequenceBits != l.SequenceBits {
-			t.Fatalf("ParseFingerprint(%q) = %+v, %v", l.Fingerprint(), got, err)
-		}
+		require.NoError(t, err)
+		assert.Equal(t, l, got, "ParseFingerprint(%q)", l.Fingerprint())
 	}
 	for _, s := range []string{"", "twitter", "v1 epoch=1288834974657ms unit=1ms bits=41/10/13"} {
-		if _, err := ParseFingerprint(s); !errors.Is(err, ErrFingerprint) {
-			t.Fatalf("ParseFingerprint(%q): %v, want ErrFingerprint", s, err)
-		}
+		_, err := ParseFingerprint(s)
+		assert.ErrorIs(t, err, ErrFingerprint, "ParseFingerprint(%q)", s)
 	}
 }

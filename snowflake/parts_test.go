@@ -1,11 +1,13 @@
 package snowflake
 
 import (
-	"errors"
 	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestComposeDecomposeRoundTrip: a property over random parts and IDs of
@@ -13,9 +15,9 @@ import (
 // and IDs order like (tick, worker, sequence).
 func TestComposeDecomposeRoundTrip(t *testing.T) {
 	t.Parallel()
-	layouts := []Layout{Twitter, Sonyflake, tinyLayout,
-		{Epoch: Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 32, WorkerBits: 0, SequenceBits: 31},
-		{Epoch: Twitter.Epoch, TimeUnit: time.Second, TimeBits: 20, WorkerBits: 31, SequenceBits: 12}}
+	layouts := []Layout{Twitter(), Sonyflake(), tinyLayout,
+		{Epoch: Twitter().Epoch, TimeUnit: time.Millisecond, TimeBits: 32, WorkerBits: 0, SequenceBits: 31},
+		{Epoch: Twitter().Epoch, TimeUnit: time.Second, TimeBits: 20, WorkerBits: 31, SequenceBits: 12}}
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, l := range layouts {
 		randParts := func() Parts {
@@ -35,34 +37,28 @@ func TestComposeDecomposeRoundTrip(t *testing.T) {
 		for range 2000 {
 			p := randParts()
 			id, err := l.Compose(p)
-			if err != nil {
-				t.Fatalf("%s: Compose(%+v): %v", l.Fingerprint(), p, err)
-			}
-			if id < 0 || l.Valid(id) != nil {
-				t.Fatalf("%s: Compose(%+v) = %d, not valid", l.Fingerprint(), p, id)
-			}
+			require.NoError(t, err, "%s: Compose(%+v)", l.Fingerprint(), p)
+			require.NoError(t, l.CheckID(id), "%s: Compose(%+v)", l.Fingerprint(), p)
 			got := l.Decompose(id)
 			p.Time = l.Time(p.Tick)
-			if got != p {
-				t.Fatalf("%s: Decompose(Compose(%+v)) = %+v", l.Fingerprint(), p, got)
-			}
+			require.Equal(t, p, got, "%s: Decompose(Compose(p))", l.Fingerprint())
 			q := randParts()
-			other, _ := l.Compose(q)
-			if less := p.Tick < q.Tick || p.Tick == q.Tick && (p.Worker < q.Worker || p.Worker == q.Worker && p.Sequence < q.Sequence); less != (id < other) {
-				t.Fatalf("%s: order of %+v and %+v differs from %d and %d", l.Fingerprint(), p, q, id, other)
-			}
+			other, err := l.Compose(q)
+			require.NoError(t, err)
+			less := p.Tick < q.Tick || p.Tick == q.Tick && (p.Worker < q.Worker || p.Worker == q.Worker && p.Sequence < q.Sequence)
+			require.Equal(t, less, id < other, "%s: order of %+v and %+v against %d and %d", l.Fingerprint(), p, q, id, other)
 
 			raw := ID(rng.Int64())
-			if back, err := l.Compose(l.Decompose(raw)); err != nil || back != raw {
-				t.Fatalf("%s: Compose(Decompose(%d)) = %d, %v", l.Fingerprint(), raw, back, err)
-			}
+			back, err := l.Compose(l.Decompose(raw))
+			require.NoError(t, err)
+			require.Equal(t, raw, back, "%s: Compose(Decompose(%d))", l.Fingerprint(), raw)
 		}
 	}
 }
 
 func TestComposeErrors(t *testing.T) {
 	t.Parallel()
-	l := Twitter
+	l := Twitter()
 	cases := []struct {
 		name  string
 		p     Parts
@@ -81,62 +77,54 @@ func TestComposeErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			id, err := l.Compose(tc.p)
-			if !errors.Is(err, tc.want) || id != 0 {
-				t.Fatalf("Compose(%+v) = %d, %v; want %v", tc.p, id, err, tc.want)
-			}
-			var re *RangeError
-			if tc.field != "" && (!errors.As(err, &re) || re.Field != tc.field || re.Min != 0) {
-				t.Fatalf("error %v: want a RangeError naming %s", err, tc.field)
+			require.ErrorIs(t, err, tc.want)
+			assert.Zero(t, id)
+			assert.NotErrorIs(t, err, ErrInvalidOptions, "a part of an ID is not an option")
+			if tc.field != "" {
+				var oe *OptionError
+				require.ErrorAs(t, err, &oe)
+				assert.Equal(t, tc.field, oe.Field)
+				assert.ErrorContains(t, err, tc.field+" is ")
+				assert.ErrorContains(t, err, ", allowed 0 to ")
 			}
 			t.Log(err)
 		})
 	}
-	bad := Layout{Epoch: Twitter.Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 10, SequenceBits: 13}
-	if _, err := bad.Compose(Parts{}); !errors.Is(err, ErrBitWidths) {
-		t.Errorf("Compose with a bad layout: %v", err)
-	}
-	if err := bad.Valid(1); !errors.Is(err, ErrBitWidths) {
-		t.Errorf("Valid with a bad layout: %v", err)
-	}
-	future := Twitter
+	bad := Layout{Epoch: Twitter().Epoch, TimeUnit: time.Millisecond, TimeBits: 41, WorkerBits: 10, SequenceBits: 13}
+	_, err := bad.Compose(Parts{})
+	assert.ErrorIs(t, err, ErrBitWidths, "Compose with a bad layout")
+	assert.ErrorIs(t, bad.CheckID(1), ErrBitWidths, "CheckID with a bad layout")
+	future := Twitter()
 	future.Epoch = time.Now().Add(time.Hour)
-	if _, err := future.Compose(Parts{Tick: 1}); err != nil {
-		t.Errorf("Compose with a future epoch: %v", err)
-	}
+	_, err = future.Compose(Parts{Tick: 1})
+	assert.NoError(t, err, "Compose with a future epoch")
 }
 
 func TestComposeFromTime(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2024, 2, 29, 12, 0, 0, 123_456_789, time.UTC)
-	id, err := Twitter.Compose(Parts{Time: at, Worker: 3, Sequence: 9})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := Twitter.Decompose(id)
-	if p.Tick != Twitter.Tick(at) || !p.Time.Equal(at.Truncate(time.Millisecond)) || p.Worker != 3 || p.Sequence != 9 {
-		t.Errorf("Decompose = %+v", p)
-	}
+	l := Twitter()
+	id, err := l.Compose(Parts{Time: at, Worker: 3, Sequence: 9})
+	require.NoError(t, err)
+	p := l.Decompose(id)
+	assert.Equal(t, Parts{Time: l.Time(l.Tick(at)), Tick: l.Tick(at), Worker: 3, Sequence: 9}, p)
+	assert.True(t, p.Time.Equal(at.Truncate(time.Millisecond)), "Decompose = %+v", p)
 	// A set Tick wins over Time.
-	id2, _ := Twitter.Compose(Parts{Time: at, Tick: 5})
-	if Twitter.Decompose(id2).Tick != 5 {
-		t.Errorf("Tick 5 with Time set gave tick %d", Twitter.Decompose(id2).Tick)
-	}
+	id2, err := l.Compose(Parts{Time: at, Tick: 5})
+	require.NoError(t, err)
+	assert.Equal(t, int64(5), l.Decompose(id2).Tick)
 }
 
-func TestValid(t *testing.T) {
+func TestCheckID(t *testing.T) {
 	t.Parallel()
+	l := Twitter()
 	for _, id := range []ID{0, 1, math.MaxInt64} {
-		if err := Twitter.Valid(id); err != nil {
-			t.Errorf("Valid(%d): %v", id, err)
-		}
+		assert.NoError(t, l.CheckID(id), "CheckID(%d)", id)
 	}
 	for _, id := range []ID{-1, math.MinInt64} {
-		if err := Twitter.Valid(id); !errors.Is(err, ErrInvalidID) {
-			t.Errorf("Valid(%d) = %v, want ErrInvalidID", id, err)
-		}
+		assert.ErrorIs(t, l.CheckID(id), ErrInvalidID, "CheckID(%d)", id)
 	}
 	// Decompose of a negative ID reads it without the sign bit.
-	if p := Twitter.Decompose(-1); p.Tick != Twitter.MaxTick() || p.Worker != 1023 || p.Sequence != 4095 {
-		t.Errorf("Decompose(-1) = %+v", p)
-	}
+	p := l.Decompose(-1)
+	assert.Equal(t, []int64{l.MaxTick(), 1023, 4095}, []int64{p.Tick, p.Worker, p.Sequence}, "Decompose(-1)")
 }

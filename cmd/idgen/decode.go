@@ -66,7 +66,7 @@ name; the others are still printed, and the exit code is 1.`)
 	decodeOne := func(s string) {
 		id, err := parse(s)
 		if err == nil {
-			err = layout.layout.Valid(id)
+			err = layout.layout.CheckID(id)
 		}
 		if err != nil {
 			bad++

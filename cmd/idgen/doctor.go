@@ -400,9 +400,9 @@ func (d *doctor) checkNamespace(ctx context.Context) result {
 
 func presetName(fp string) string {
 	switch fp {
-	case snowflake.Twitter.Fingerprint():
+	case snowflake.Twitter().Fingerprint():
 		return "twitter"
-	case snowflake.Sonyflake.Fingerprint():
+	case snowflake.Sonyflake().Fingerprint():
 		return "sonyflake"
 	}
 	return ""

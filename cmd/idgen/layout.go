@@ -13,7 +13,7 @@ type layoutFlag struct {
 	layout snowflake.Layout
 }
 
-func newLayoutFlag() *layoutFlag { return &layoutFlag{name: "twitter", layout: snowflake.Twitter} }
+func newLayoutFlag() *layoutFlag { return &layoutFlag{name: "twitter", layout: snowflake.Twitter()} }
 
 func (f *layoutFlag) String() string {
 	if f == nil {
@@ -25,9 +25,9 @@ func (f *layoutFlag) String() string {
 func (f *layoutFlag) Set(s string) error {
 	switch strings.ToLower(s) {
 	case "twitter":
-		f.name, f.layout = "twitter", snowflake.Twitter
+		f.name, f.layout = "twitter", snowflake.Twitter()
 	case "sonyflake":
-		f.name, f.layout = "sonyflake", snowflake.Sonyflake
+		f.name, f.layout = "sonyflake", snowflake.Sonyflake()
 	default:
 		return fmt.Errorf("unknown layout %q: use twitter (41/10/12, 1ms) or sonyflake (39/16/8, 10ms)", s)
 	}

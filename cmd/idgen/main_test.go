@@ -119,7 +119,7 @@ func TestNextConcurrentProcessesDistinct(t *testing.T) {
 			seen[v] = struct{}{}
 			count++
 			if count == 1 {
-				workers[snowflake.Twitter.Decompose(snowflake.ID(v)).Worker]++
+				workers[snowflake.Twitter().Decompose(snowflake.ID(v)).Worker]++
 			}
 		}
 		require.Equal(t, n, count, "process %d", i)
@@ -134,7 +134,7 @@ func TestNextConcurrentProcessesDistinct(t *testing.T) {
 
 func TestDecode(t *testing.T) {
 	t.Parallel()
-	l := snowflake.Twitter
+	l := snowflake.Twitter()
 	at := time.Date(2024, 5, 6, 7, 8, 9, 123_000_000, time.UTC)
 	id, err := l.Compose(snowflake.Parts{Tick: l.Tick(at), Worker: 513, Sequence: 77})
 	require.NoError(t, err)
@@ -153,7 +153,7 @@ func TestDecode(t *testing.T) {
 	assert.Equal(t, 0, r.code, r.stderr)
 	assert.Equal(t, want, r.stdout)
 
-	sony := snowflake.Sonyflake
+	sony := snowflake.Sonyflake()
 	sid, err := sony.Compose(snowflake.Parts{Tick: sony.Tick(at), Worker: 60000, Sequence: 200})
 	require.NoError(t, err)
 	r = runCLI(t, "", nil, "decode", "--layout", "sonyflake", sid.String())
@@ -191,7 +191,7 @@ func TestNextDecodeRoundTrip(t *testing.T) {
 		worker = got.Worker
 		id, err := snowflake.ParseString(got.ID)
 		require.NoError(t, err)
-		back, err := snowflake.Sonyflake.Compose(snowflake.Parts{Tick: got.Tick, Worker: got.Worker, Sequence: got.Sequence})
+		back, err := snowflake.Sonyflake().Compose(snowflake.Parts{Tick: got.Tick, Worker: got.Worker, Sequence: got.Sequence})
 		require.NoError(t, err)
 		assert.Equal(t, id, back, "parts compose back to the ID")
 	}
@@ -410,7 +410,7 @@ func TestDoctorPersistence(t *testing.T) {
 func TestDoctorNamespaceLayout(t *testing.T) {
 	t.Parallel()
 	rs := redistest.Start(t, redistest.Config{Persist: true})
-	g, err := idgen.New(context.Background(), rs.Client(t), idgen.Options{Namespace: "sf", Layout: snowflake.Sonyflake,
+	g, err := idgen.New(context.Background(), rs.Client(t), idgen.Options{Namespace: "sf", Layout: snowflake.Sonyflake(),
 		TTL: 3 * time.Second, MaxSkew: 100 * time.Millisecond})
 	require.NoError(t, err)
 	defer g.Close(context.Background())

@@ -258,7 +258,7 @@ func TestServeFourServersSIGSTOP(t *testing.T) {
 		if workers[b.server] == nil {
 			workers[b.server] = map[int64]bool{}
 		}
-		workers[b.server][snowflake.Twitter.Decompose(b.ids[0]).Worker] = true
+		workers[b.server][snowflake.Twitter().Decompose(b.ids[0]).Worker] = true
 		for _, id := range b.ids {
 			if prev, dup := seen[id]; dup {
 				t.Fatalf("ID %d served by server %d and server %d", id, prev, b.server)

@@ -114,7 +114,7 @@ func (s *service) decode(w http.ResponseWriter, r *http.Request) {
 	l := s.gen.Layout()
 	id, err := snowflake.ParseString(raw)
 	if err == nil {
-		err = l.Valid(id)
+		err = l.CheckID(id)
 	}
 	if err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("%q is not a valid ID: %v", raw, err))

@@ -59,7 +59,7 @@ func TestHandlers(t *testing.T) {
 	code, hdr := get(t, srv.URL+"/id", &one)
 	require.Equal(t, http.StatusOK, code)
 	assert.Equal(t, "application/json", hdr.Get("Content-Type"))
-	assert.Equal(t, gen.WorkerID(), snowflake.Twitter.Decompose(one.ID).Worker)
+	assert.Equal(t, gen.WorkerID(), snowflake.Twitter().Decompose(one.ID).Worker)
 
 	var many struct{ IDs []snowflake.ID }
 	code, _ = get(t, srv.URL+"/ids?n=1000", &many)
@@ -83,7 +83,7 @@ func TestHandlers(t *testing.T) {
 	var d decoded
 	code, _ = get(t, fmt.Sprintf("%s/decode/%d", srv.URL, one.ID), &d)
 	require.Equal(t, http.StatusOK, code)
-	p := snowflake.Twitter.Decompose(one.ID)
+	p := snowflake.Twitter().Decompose(one.ID)
 	assert.Equal(t, decoded{ID: one.ID, Time: p.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
 		Tick: p.Tick, Worker: gen.WorkerID(), Sequence: p.Sequence}, d)
 
@@ -117,7 +117,7 @@ type stuck struct{ err error }
 
 func (s stuck) Next() (snowflake.ID, error)       { return 0, s.err }
 func (s stuck) NextN([]snowflake.ID) (int, error) { return 0, s.err }
-func (s stuck) Layout() snowflake.Layout          { return snowflake.Twitter }
+func (s stuck) Layout() snowflake.Layout          { return snowflake.Twitter() }
 func (s stuck) Ready() error                      { return s.err }
 
 func TestUnavailable(t *testing.T) {

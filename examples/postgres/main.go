@@ -99,11 +99,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	layout := cfg.opts.Layout
-	if layout == (snowflake.Layout{}) {
-		layout = snowflake.Twitter
-	}
-	rep, err := check(ctx, pool, cfg.table, layout)
+	rep, err := check(ctx, pool, cfg.table, cfg.opts.Layout.OrDefault())
 	if err != nil {
 		return nil, err
 	}

@@ -101,7 +101,7 @@ func TestCheckSeesDisorder(t *testing.T) {
 	_, err := pool.Exec(ctx, fmt.Sprintf(`CREATE TABLE %s (id BIGINT PRIMARY KEY, node INT NOT NULL, worker INT NOT NULL,
 		created_at TIMESTAMPTZ NOT NULL, payload TEXT NOT NULL)`, table))
 	require.NoError(t, err)
-	l := snowflake.Twitter
+	l := snowflake.Twitter()
 	now := time.Now().Truncate(time.Millisecond)
 	id1, err := l.Compose(snowflake.Parts{Time: now, Tick: l.Tick(now), Worker: 1})
 	require.NoError(t, err)

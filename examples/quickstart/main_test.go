@@ -36,7 +36,7 @@ func checkOutput(t *testing.T, out string) {
 			require.NoError(t, err, line)
 			require.False(t, ids[id], "ID %d printed twice", id)
 			ids[id] = true
-			p := snowflake.Twitter.Decompose(snowflake.ID(id))
+			p := snowflake.Twitter().Decompose(snowflake.ID(id))
 			assert.Equal(t, snowflake.ID(id).Base58(), f[2], line)
 			assert.Equal(t, p.Time.UTC().Format("2006-01-02T15:04:05.000Z"), f[3], line)
 			assert.Equal(t, strconv.FormatInt(p.Worker, 10), f[4], line)

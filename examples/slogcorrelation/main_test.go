@@ -63,7 +63,7 @@ type failingIDs struct{}
 
 func (failingIDs) Next() (snowflake.ID, error)       { return 0, fmt.Errorf("fenced") }
 func (failingIDs) NextN([]snowflake.ID) (int, error) { return 0, fmt.Errorf("fenced") }
-func (failingIDs) Layout() snowflake.Layout          { return snowflake.Twitter }
+func (failingIDs) Layout() snowflake.Layout          { return snowflake.Twitter() }
 
 // checkCorrelation sends n concurrent requests and checks that every log
 // record of a request carries that request's ID and nothing else's.

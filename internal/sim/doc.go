@@ -6,7 +6,7 @@
 //
 // # What is real, what is simulated
 //
-// Real: lease.Acquire, Lease.Renew and Lease.Release with their Lua
+// Real: lease.Acquire, Lease.Renew and Lease.Close with their Lua
 // scripts (server.lua reading INFO included), go-redis' Script.Run
 // (EVALSHA, then EVAL after NOSCRIPT) and the lease's pipeline of a script
 // and WAIT, and snowflake.Generator with its fence, StartAfter and
@@ -57,7 +57,7 @@
 // The schedule (settings, fault plan, message fates, node decisions) is a
 // pure function of the seed, drawn from PCG streams. The simulation is one
 // goroutine that lets exactly one lease goroutine run at a time: it starts
-// an op (Acquire, Renew, Release) in a goroutine and waits, in real time,
+// an op (Acquire, Renew, Close) in a goroutine and waits, in real time,
 // until that goroutine blocks in the hook or returns. The only background
 // goroutine of the lease (the undo after an acquire whose outcome is
 // unknown) is expected and registered at a fixed point; so is the undo an

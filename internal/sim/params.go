@@ -139,7 +139,7 @@ func (f Fault) String() string {
 // at which every schedule starts: fixed, so that a seed replays the same
 // ticks on any day.
 var (
-	simEpoch = snowflake.Twitter.Epoch
+	simEpoch = snowflake.Twitter().Epoch
 	simBase  = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 

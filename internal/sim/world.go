@@ -127,7 +127,7 @@ func (q *eventQueue) Pop() any {
 }
 
 // op is one lease operation a node runs in its own goroutine: Acquire,
-// Renew or Release. The simulation lets exactly one goroutine run at a
+// Renew or Close. The simulation lets exactly one goroutine run at a
 // time: it waits until the op is blocked in the network hook or returned.
 type op struct {
 	id       int
@@ -311,7 +311,7 @@ func (w *world) bootstrap() {
 	o.Clock, o.Host = &nodeClock{w: w}, "bootstrap"
 	l, err := lease.Acquire(context.Background(), w.env.boot, o)
 	if err == nil {
-		err = l.Close()
+		err = l.Close(context.Background())
 	}
 	if err != nil {
 		w.fail("bootstrap: %v", err)
@@ -414,7 +414,7 @@ func (w *world) step(n *node) {
 // wait for the clock, which in the simulation stands still.
 func canIssue(g *snowflake.Generator, maxBorrow int64) bool {
 	last := g.LastTick()
-	return last+1 <= g.Now()+maxBorrow || last+1 > g.Fence()
+	return last+1 <= g.CurrentTick()+maxBorrow || last+1 > g.Fence()
 }
 
 func (w *world) issue(n *node, h *holder) {
@@ -540,12 +540,12 @@ func (w *world) startOp(n *node, kind callKind) {
 		}()
 	case callRelease:
 		l := o.holder.lease
-		// Release stops the generator before anything else: from here on
+		// Close stops the generator before anything else: from here on
 		// the node issues nothing more under this lease.
 		w.chk.stop(o.holder, "releasing")
 		w.tr.line(w.now, "%s w%d release", n.name, o.holder.worker)
 		go func() {
-			o.err = l.Release(ctx)
+			o.err = l.Close(ctx)
 			done <- o
 		}()
 	}

@@ -99,7 +99,7 @@ func TestMaxAge(t *testing.T) {
 	time.Sleep(80 * time.Millisecond)
 	third, err := c.Next(t.Context())
 	require.NoError(t, err)
-	require.Greater(t, snowflake.Twitter.Decompose(third).Tick, snowflake.Twitter.Decompose(second).Tick,
+	require.Greater(t, snowflake.Twitter().Decompose(third).Tick, snowflake.Twitter().Decompose(second).Tick,
 		"a new batch, fetched after the old one aged out")
 }
 
@@ -128,7 +128,7 @@ func TestRetriesWhileUnavailable(t *testing.T) {
 	require.NoError(t, err)
 	g := starting.Generator()
 	require.NotNil(t, g)
-	require.Equal(t, g.WorkerID(), snowflake.Twitter.Decompose(id).Worker)
+	require.Equal(t, g.WorkerID(), snowflake.Twitter().Decompose(id).Worker)
 }
 
 // A service that is not up yet (connection refused) is retried too, and a
