@@ -261,11 +261,11 @@ func (g *Guard) record(obs observation, est Estimate, err error) []Event {
 		st.LastError = nil
 		st.Estimate = est
 		st.LastGood = est.At
-		st.LargestSkew = max(st.LargestSkew, abs(est.Offset))
+		st.LargestSkew = max(st.LargestSkew, est.Offset.Abs())
 		beyond := est.Beyond(g.opts.MaxSkew)
 		switch {
 		case beyond && !st.Beyond:
-			evs = append(evs, Event{Kind: EventSkew, Amount: abs(est.Offset)})
+			evs = append(evs, Event{Kind: EventSkew, Amount: est.Offset.Abs()})
 		case !beyond && st.Beyond:
 			evs = append(evs, Event{Kind: EventSkewCleared})
 		}

@@ -32,7 +32,7 @@ type Estimate struct {
 // Beyond reports whether |Offset| is certainly beyond bound: more than
 // bound plus the uncertainty.
 func (e Estimate) Beyond(bound time.Duration) bool {
-	return abs(e.Offset) > bound+e.Uncertainty
+	return e.Offset.Abs() > bound+e.Uncertainty
 }
 
 func (e Estimate) String() string {
@@ -52,7 +52,7 @@ func (e *SkewError) Error() string {
 		dir = "behind"
 	}
 	return fmt.Sprintf("%v: local clock is %v %s Redis TIME (offset %v ± %v uncertainty, round trip %v), bound MaxSkew %v",
-		ErrClockSkew, abs(e.Estimate.Offset), dir, e.Estimate.Offset, e.Estimate.Uncertainty, e.Estimate.RTT, e.MaxSkew)
+		ErrClockSkew, e.Estimate.Offset.Abs(), dir, e.Estimate.Offset, e.Estimate.Uncertainty, e.Estimate.RTT, e.MaxSkew)
 }
 
 func (e *SkewError) Unwrap() error { return ErrClockSkew }
@@ -196,11 +196,4 @@ func timeOnce(ctx context.Context, src timeSource, clock snowflake.Clock) sample
 		return sampleResult{err: fmt.Errorf("monotonic clock went backwards by %v", m0-m1)}
 	}
 	return sampleResult{s: sample{wall: wall, rtt: m1 - m0, server: r}}
-}
-
-func abs(d time.Duration) time.Duration {
-	if d < 0 {
-		return -d
-	}
-	return d
 }

@@ -336,17 +336,10 @@ func (d *doctor) checkClock(ctx context.Context) result {
 	case est.Beyond(d.maxSkew):
 		return result{"clock", failed, fmt.Sprintf("this host's clock is off Redis TIME by %s, beyond MaxSkew %v: "+
 			"generators here refuse to start; fix time sync (chrony/ntpd) on this host or the Redis host", est, d.maxSkew)}
-	case abs(est.Offset) > d.maxSkew/2:
+	case est.Offset.Abs() > d.maxSkew/2:
 		return result{"clock", warn, fmt.Sprintf("%s: more than half of MaxSkew %v; check time sync", est, d.maxSkew)}
 	}
 	return result{"clock", pass, fmt.Sprintf("%s, within MaxSkew %v", est, d.maxSkew)}
-}
-
-func abs(d time.Duration) time.Duration {
-	if d < 0 {
-		return -d
-	}
-	return d
 }
 
 func (d *doctor) checkNamespace(ctx context.Context) result {
