@@ -18,6 +18,7 @@ import (
 	"github.com/rs/xid"
 	"github.com/snowlease/idgen/snowflake"
 	"github.com/sony/sonyflake/v2"
+	"github.com/stretchr/testify/require"
 )
 
 // rawLayout has 22 sequence bits and no worker bits: 4,194,304 IDs per
@@ -102,9 +103,7 @@ func peers() []gen {
 func newGenerator(b testing.TB, l snowflake.Layout, worker int64) *snowflake.Generator {
 	b.Helper()
 	g, err := snowflake.New(l, worker, snowflake.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err, "snowflake.New(%+v, %d)", l, worker)
 	return g
 }
 

@@ -3,6 +3,9 @@ package bench
 import (
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/snowlease/idgen/snowflake"
 )
 
@@ -22,13 +25,12 @@ func TestPairsShareLayouts(t *testing.T) {
 	for _, p := range pairs {
 		g := newGenerator(t, p.layout, p.worker)
 		ours, err := g.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err, p.name)
 		a, b := p.layout.Decompose(snowflake.ID(p.id)), p.layout.Decompose(ours)
-		if a.Worker != p.worker || b.Worker != p.worker || b.Tick-a.Tick < 0 || b.Tick-a.Tick > 1000 {
-			t.Errorf("%s: bwmarrin ID reads as %+v, ours as %+v", p.name, a, b)
-		}
+		assert.Equal(t, p.worker, a.Worker, "%s: worker of bwmarrin's ID %+v", p.name, a)
+		assert.Equal(t, p.worker, b.Worker, "%s: worker of our ID %+v", p.name, b)
+		assert.GreaterOrEqual(t, b.Tick-a.Tick, int64(0), "%s: bwmarrin ID reads as %+v, ours as %+v", p.name, a, b)
+		assert.LessOrEqual(t, b.Tick-a.Tick, int64(1000), "%s: bwmarrin ID reads as %+v, ours as %+v", p.name, a, b)
 	}
 	// The raw node counts past 4095 within a millisecond: it has 22 step
 	// bits, not the default 12 (which would read the same with no worker).
@@ -36,7 +38,5 @@ func TestPairsShareLayouts(t *testing.T) {
 	for i := 0; i < 1_000_000 && highest <= 4095; i++ {
 		highest = max(highest, rawLayout.Decompose(snowflake.ID(bwRawNode.Generate())).Sequence)
 	}
-	if highest <= 4095 {
-		t.Errorf("bwmarrin's raw node never went past step 4095")
-	}
+	assert.Greater(t, highest, int64(4095), "bwmarrin's raw node never went past step 4095")
 }

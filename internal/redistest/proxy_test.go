@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
 )
 
 // proxied starts a server and a proxy in front of it, and returns a direct
@@ -37,35 +38,27 @@ func TestProxyForwards(t *testing.T) {
 	t.Parallel()
 	_, p, direct, via := proxied(t)
 	ctx := context.Background()
-	if err := via.Set(ctx, "k", "v", 0).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if v, err := direct.Get(ctx, "k").Result(); err != nil || v != "v" {
-		t.Fatalf("write through proxy not on server: %q, %v", v, err)
-	}
-	if p.Conns() == 0 {
-		t.Fatal("no connection counted")
-	}
-	if up, down := p.Forwarded(); up == 0 || down == 0 {
-		t.Fatalf("forwarded %d up, %d down", up, down)
-	}
+	require.NoError(t, via.Set(ctx, "k", "v", 0).Err())
+	v, err := direct.Get(ctx, "k").Result()
+	require.NoError(t, err, "write through proxy not on server")
+	require.Equal(t, "v", v, "write through proxy not on server")
+	require.NotZero(t, p.Conns(), "no connection counted")
+	up, down := p.Forwarded()
+	require.NotZero(t, up, "bytes forwarded up (%d down)", down)
+	require.NotZero(t, down, "bytes forwarded down (%d up)", up)
 	// A large value crosses many chunks intact.
 	big := strings.Repeat("0123456789", 100_000)
-	if err := via.Set(ctx, "big", big, 0).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if v, err := via.Get(ctx, "big").Result(); err != nil || v != big {
-		t.Fatalf("big value: len %d, %v", len(v), err)
-	}
+	require.NoError(t, via.Set(ctx, "big", big, 0).Err())
+	v, err = via.Get(ctx, "big").Result()
+	require.NoError(t, err, "big value")
+	require.True(t, v == big, "big value: len %d, want %d", len(v), len(big)) // Equal would print a megabyte
 }
 
 func TestProxyLatency(t *testing.T) {
 	t.Parallel()
 	_, p, _, via := proxied(t)
 	ctx := context.Background()
-	if err := via.Ping(ctx).Err(); err != nil { // connect first
-		t.Fatal(err)
-	}
+	require.NoError(t, via.Ping(ctx).Err()) // connect first
 	for _, tc := range []struct {
 		name     string
 		up, down time.Duration
@@ -78,31 +71,21 @@ func TestProxyLatency(t *testing.T) {
 			p.SetLatency(Upstream, tc.up)
 			p.SetLatency(Downstream, tc.down)
 			start := time.Now()
-			if err := via.Ping(ctx).Err(); err != nil {
-				t.Fatal(err)
-			}
-			if got := time.Since(start); got < tc.up+tc.down {
-				t.Fatalf("round trip %v, want >= %v", got, tc.up+tc.down)
-			}
+			require.NoError(t, via.Ping(ctx).Err())
+			require.GreaterOrEqual(t, time.Since(start), tc.up+tc.down, "round trip")
 		})
 	}
 	p.Restore()
 	start := time.Now()
-	if err := via.Ping(ctx).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if got := time.Since(start); got > 100*time.Millisecond {
-		t.Fatalf("round trip after Restore %v", got)
-	}
+	require.NoError(t, via.Ping(ctx).Err())
+	require.LessOrEqual(t, time.Since(start), 100*time.Millisecond, "round trip after Restore")
 }
 
 func TestProxyHoldReplies(t *testing.T) {
 	t.Parallel()
 	_, p, direct, via := proxied(t)
 	ctx := context.Background()
-	if err := via.Ping(ctx).Err(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, via.Ping(ctx).Err())
 	p.Hold()
 	done := make(chan error, 1)
 	go func() {
@@ -111,26 +94,16 @@ func TestProxyHoldReplies(t *testing.T) {
 		done <- via.Set(cctx, "k", "held", 0).Err()
 	}()
 	// The request runs on the server while its reply waits in the proxy.
-	deadline := time.Now().Add(5 * time.Second)
-	for direct.Get(ctx, "k").Val() != "held" {
-		if time.Now().After(deadline) {
-			t.Fatal("held request never reached the server")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	select {
-	case err := <-done:
-		t.Fatalf("reply delivered while held: %v", err)
-	case <-time.After(300 * time.Millisecond):
-	}
+	require.Eventually(t, func() bool { return direct.Get(ctx, "k").Val() == "held" }, 5*time.Second, 10*time.Millisecond,
+		"held request never reached the server")
+	require.Never(t, func() bool { return len(done) > 0 }, 300*time.Millisecond, 10*time.Millisecond,
+		"reply delivered while held")
 	p.Release()
 	select {
 	case err := <-done:
-		if err != nil {
-			t.Fatalf("held reply: %v", err)
-		}
+		require.NoError(t, err, "held reply")
 	case <-time.After(5 * time.Second):
-		t.Fatal("reply not delivered after Release")
+		require.FailNow(t, "reply not delivered after Release")
 	}
 }
 
@@ -148,31 +121,21 @@ func TestProxyCut(t *testing.T) {
 			t.Parallel()
 			_, p, direct, via := proxied(t)
 			ctx := context.Background()
-			if err := via.Ping(ctx).Err(); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, via.Ping(ctx).Err())
 			p.Cut(tc.dir)
 			cctx, cancel := ctxFor(300 * time.Millisecond)
 			err := via.Set(cctx, "k", "v", 0).Err()
 			cancel()
-			if err == nil {
-				t.Fatal("command answered through a cut")
-			}
+			require.Error(t, err, "command answered through a cut")
 			time.Sleep(100 * time.Millisecond) // anything in flight lands
-			if got := direct.Exists(ctx, "k").Val() == 1; got != tc.reachesRedis {
-				t.Fatalf("request reached redis: %v, want %v", got, tc.reachesRedis)
-			}
+			require.Equal(t, tc.reachesRedis, direct.Exists(ctx, "k").Val() == 1, "request reached redis")
 			// New connections are blackholed too.
 			cctx, cancel = ctxFor(300 * time.Millisecond)
 			err = via.Ping(cctx).Err()
 			cancel()
-			if err == nil {
-				t.Fatal("new connection answered through a cut")
-			}
+			require.Error(t, err, "new connection answered through a cut")
 			p.Restore()
-			if err := via.Set(ctx, "k2", "v", 0).Err(); err != nil {
-				t.Fatalf("after Restore: %v", err)
-			}
+			require.NoError(t, via.Set(ctx, "k2", "v", 0).Err(), "after Restore")
 		})
 	}
 }
@@ -182,9 +145,7 @@ func TestProxyCutKeepsConnectionOpen(t *testing.T) {
 	s := Start(t, Config{})
 	p := NewProxy(t, s.Addr)
 	c, err := net.Dial("tcp", p.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer c.Close()
 	r := bufio.NewReader(c)
 	roundTrip := func() (string, error) {
@@ -194,48 +155,37 @@ func TestProxyCutKeepsConnectionOpen(t *testing.T) {
 		}
 		return r.ReadString('\n')
 	}
-	if line, err := roundTrip(); err != nil || line != "+PONG\r\n" {
-		t.Fatalf("PING: %q, %v", line, err)
-	}
+	line, err := roundTrip()
+	require.NoError(t, err, "PING")
+	require.Equal(t, "+PONG\r\n", line, "PING")
 	p.Cut(Both)
 	_, err = roundTrip()
-	if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
-		t.Fatalf("through a cut: got %v, want a timeout (not a close)", err)
-	}
+	var ne net.Error
+	require.ErrorAs(t, err, &ne, "through a cut: want a timeout (not a close)")
+	require.True(t, ne.Timeout(), "through a cut: got %v, want a timeout (not a close)", err)
 	// The connection lost bytes, so Restore closes it.
 	p.Restore()
 	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := r.ReadString('\n'); err != io.EOF {
-		t.Fatalf("after Restore: got %v, want EOF", err)
-	}
+	_, err = r.ReadString('\n')
+	require.ErrorIs(t, err, io.EOF, "after Restore")
 }
 
 func TestProxyDrop(t *testing.T) {
 	t.Parallel()
 	_, p, _, via := proxied(t)
 	c, err := net.Dial("tcp", p.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer c.Close()
-	if err := via.Ping(context.Background()).Err(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, func() bool { return p.Conns() == 2 })
-	if n := p.Drop(); n != 2 {
-		t.Fatalf("dropped %d, want 2", n)
-	}
+	require.NoError(t, via.Ping(context.Background()).Err())
+	require.Eventually(t, func() bool { return p.Conns() == 2 }, 5*time.Second, 10*time.Millisecond,
+		"the proxy never counted both connections")
+	require.Equal(t, 2, p.Drop(), "connections dropped")
 	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
-	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
-		t.Fatalf("read after Drop: got %v, want EOF", err)
-	}
-	if p.Conns() != 0 {
-		t.Fatalf("%d connections after Drop", p.Conns())
-	}
+	_, err = c.Read(make([]byte, 1))
+	require.ErrorIs(t, err, io.EOF, "read after Drop")
+	require.Zero(t, p.Conns(), "connections after Drop")
 	// The client reconnects.
-	if err := via.Ping(context.Background()).Err(); err != nil {
-		t.Fatalf("after Drop: %v", err)
-	}
+	require.NoError(t, via.Ping(context.Background()).Err(), "after Drop")
 }
 
 func TestProxySetTarget(t *testing.T) {
@@ -243,19 +193,15 @@ func TestProxySetTarget(t *testing.T) {
 	a, b := Start(t, Config{}), Start(t, Config{})
 	p := NewProxy(t, a.Addr)
 	ctx := context.Background()
-	if err := b.Client(t).Set(ctx, "where", "b", 0).Err(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, b.Client(t).Set(ctx, "where", "b", 0).Err())
 	c := redis.NewClient(&redis.Options{Addr: p.Addr})
 	defer c.Close()
-	if n := c.Exists(ctx, "where").Val(); n != 0 {
-		t.Fatal("proxy went to b before SetTarget")
-	}
+	require.Zero(t, c.Exists(ctx, "where").Val(), "proxy went to b before SetTarget")
 	p.SetTarget(b.Addr)
 	p.Drop()
-	if v, err := c.Get(ctx, "where").Result(); err != nil || v != "b" {
-		t.Fatalf("after SetTarget: %q, %v", v, err)
-	}
+	v, err := c.Get(ctx, "where").Result()
+	require.NoError(t, err, "after SetTarget")
+	require.Equal(t, "b", v, "after SetTarget")
 }
 
 // TestProxyConcurrentFaults flips every fault while clients run, for the
@@ -305,42 +251,31 @@ func TestProxyConcurrentFaults(t *testing.T) {
 	wg.Wait()
 	ctx, cancel := ctxFor(5 * time.Second)
 	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		t.Fatalf("after Restore: %v", err)
-	}
-	if p.active.Load() == 0 {
-		t.Fatal("no goroutines counted while connections are open")
-	}
+	require.NoError(t, c.Ping(ctx).Err(), "after Restore")
+	require.NotZero(t, p.active.Load(), "no goroutines counted while connections are open")
 	closed := make(chan struct{})
 	go func() { p.Close(); close(closed) }()
 	select {
 	case <-closed:
 	case <-time.After(5 * time.Second):
-		t.Fatal("Close hangs")
+		require.FailNow(t, "Close hangs")
 	}
-	if n := p.active.Load(); n != 0 {
-		t.Fatalf("%d proxy goroutines left after Close", n)
-	}
-	if _, err := net.DialTimeout("tcp", p.Addr, 200*time.Millisecond); err == nil {
-		t.Fatal("proxy still accepts after Close")
-	}
+	require.Zero(t, p.active.Load(), "proxy goroutines left after Close")
+	_, err := net.DialTimeout("tcp", p.Addr, 200*time.Millisecond)
+	require.Error(t, err, "proxy still accepts after Close")
 	p.Close() // idempotent
 }
 
 func TestProxyCloseWithHeldAndPendingTraffic(t *testing.T) {
 	t.Parallel()
 	_, p, _, via := proxied(t)
-	if err := via.Ping(context.Background()).Err(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, via.Ping(context.Background()).Err())
 	p.Hold()
 	p.SetLatency(Upstream, time.Hour)
 	go func() { _ = via.Ping(context.Background()).Err() }()
 	time.Sleep(50 * time.Millisecond)
 	p.Close()
-	if n := p.active.Load(); n != 0 {
-		t.Fatalf("%d proxy goroutines left after Close", n)
-	}
+	require.Zero(t, p.active.Load(), "proxy goroutines left after Close")
 }
 
 func TestReplicaThroughProxy(t *testing.T) {
@@ -354,29 +289,12 @@ func TestReplicaThroughProxy(t *testing.T) {
 	conn := master.Client(t).Conn()
 	defer conn.Close()
 	link.Cut(Both)
-	if err := conn.Set(ctx, "k", "v", 0).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if n := conn.Wait(ctx, 1, 300*time.Millisecond).Val(); n != 0 {
-		t.Fatalf("WAIT through a cut replication link: %d, want 0", n)
-	}
-	if replica.Client(t).Exists(ctx, "k").Val() != 0 {
-		t.Fatal("write crossed a cut replication link")
-	}
+	require.NoError(t, conn.Set(ctx, "k", "v", 0).Err())
+	require.Zero(t, conn.Wait(ctx, 1, 300*time.Millisecond).Val(), "WAIT through a cut replication link")
+	require.Zero(t, replica.Client(t).Exists(ctx, "k").Val(), "write crossed a cut replication link")
 	link.Restore()
 	WaitSynced(t, master, replica)
-	if v, err := replica.Client(t).Get(ctx, "k").Result(); err != nil || v != "v" {
-		t.Fatalf("replica after Restore: %q, %v", v, err)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 5s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	v, err := replica.Client(t).Get(ctx, "k").Result()
+	require.NoError(t, err, "replica after Restore")
+	require.Equal(t, "v", v, "replica after Restore")
 }

@@ -2,19 +2,21 @@ package redistest
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestReplicatedWait(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	master, reps := StartReplicated(t, Config{Password: "pw"}, 2)
+	masterPort := master.Info(t, "server")["tcp_port"]
 	for _, r := range reps {
-		if m := r.Info(t, "replication"); m["role"] != "slave" || m["master_port"] != master.Info(t, "server")["tcp_port"] {
-			t.Fatalf("replica %s: role %q of port %q", r.Addr, m["role"], m["master_port"])
-		}
+		m := r.Info(t, "replication")
+		require.Equal(t, "slave", m["role"], "role of replica %s", r.Addr)
+		require.Equal(t, masterPort, m["master_port"], "master port of replica %s", r.Addr)
 	}
 
 	// WAIT counts the replicas that acknowledged this connection's writes,
@@ -25,48 +27,32 @@ func TestReplicatedWait(t *testing.T) {
 	// packages side by side); a WAIT that is met returns at once anyway.
 	wait := func(key string) int64 {
 		t.Helper()
-		if err := conn.Set(ctx, key, "v", 0).Err(); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, conn.Set(ctx, key, "v", 0).Err())
 		n, err := conn.Wait(ctx, 2, 2*time.Second).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return n
 	}
-	if n := wait("a"); n != 2 {
-		t.Fatalf("WAIT with both replicas up: %d", n)
-	}
+	require.EqualValues(t, 2, wait("a"), "WAIT with both replicas up")
 
 	reps[1].Pause()
-	if n := wait("b"); n != 1 {
-		t.Fatalf("WAIT with one replica paused: %d, want 1", n)
-	}
+	require.EqualValues(t, 1, wait("b"), "WAIT with one replica paused")
 	reps[1].Resume()
 
 	reps[0].Kill()
-	if n := wait("c"); n != 1 {
-		t.Fatalf("WAIT with one replica killed: %d, want 1", n)
-	}
+	require.EqualValues(t, 1, wait("c"), "WAIT with one replica killed")
 	reps[0].Restart() // comes back as a replica and resyncs
 	WaitSynced(t, master, reps...)
 	for _, r := range reps {
-		if v, err := r.Client(t).Get(ctx, "c").Result(); err != nil || v != "v" {
-			t.Fatalf("replica %s after resync: %q, %v", r.Addr, v, err)
-		}
+		v, err := r.Client(t).Get(ctx, "c").Result()
+		require.NoError(t, err, "replica %s after resync", r.Addr)
+		require.Equal(t, "v", v, "replica %s after resync", r.Addr)
 	}
-	if n := wait("d"); n != 2 {
-		t.Fatalf("WAIT after restart: %d", n)
-	}
+	require.EqualValues(t, 2, wait("d"), "WAIT after restart")
 }
 
 func TestWaitSyncedFailsOnDeadReplica(t *testing.T) {
 	t.Parallel()
 	master, reps := StartReplicated(t, Config{}, 1)
 	reps[0].Kill()
-	if err := waitSynced(master, reps, 500*time.Millisecond); err == nil {
-		t.Fatal("waitSynced passed with the replica killed")
-	}
+	require.Error(t, waitSynced(master, reps, 500*time.Millisecond), "waitSynced passed with the replica killed")
 }
-
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

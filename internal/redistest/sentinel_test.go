@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // servedBy returns the port of the server that answers c.
@@ -18,21 +20,6 @@ func servedBy(ctx context.Context, c redis.UniversalClient) (string, error) {
 	return parseInfo(text)["tcp_port"], nil
 }
 
-func eventually(t *testing.T, limit time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func TestSentinelFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow: waits for Sentinel to notice a dead master and fail over; runs without -short")
@@ -40,45 +27,37 @@ func TestSentinelFailover(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	g := StartSentinels(t, SentinelConfig{Config: Config{Password: "pw"}})
-	if len(g.Sentinels) != 3 || len(g.Nodes) != 2 {
-		t.Fatalf("%d sentinels, %d nodes", len(g.Sentinels), len(g.Nodes))
-	}
+	require.Len(t, g.Sentinels, 3, "sentinels")
+	require.Len(t, g.Nodes, 2, "nodes")
 	first := g.Master(t)
-	if first != g.Nodes[0] {
-		t.Fatalf("sentinels name %s, want %s", first.Addr, g.Nodes[0].Addr)
-	}
+	require.Same(t, g.Nodes[0], first, "sentinels name %s, want %s", first.Addr, g.Nodes[0].Addr)
 	c := g.Client(t)
-	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if port, err := servedBy(ctx, c); err != nil || port != strconv.Itoa(first.Port) {
-		t.Fatalf("failover client served by port %s (%v), want %d", port, err, first.Port)
-	}
+	require.NoError(t, c.Set(ctx, "k", "v", 0).Err())
+	port, err := servedBy(ctx, c)
+	require.NoError(t, err, "port of the failover client's server")
+	require.Equal(t, strconv.Itoa(first.Port), port, "port of the failover client's server")
 	WaitSynced(t, first, g.Nodes[1])
 
 	start := time.Now()
 	old, now := g.Failover(t)
 	t.Logf("failover took %v", time.Since(start))
-	if old != first || now != g.Nodes[1] || old.Running() {
-		t.Fatalf("failover: old %s (running %v), new %s", old.Addr, old.Running(), now.Addr)
-	}
-	if role := now.Info(t, "replication")["role"]; role != "master" {
-		t.Fatalf("new master has role %s", role)
-	}
+	require.Same(t, first, old, "failover: old master %s, want %s", old.Addr, first.Addr)
+	require.Same(t, g.Nodes[1], now, "failover: new master %s, want %s", now.Addr, g.Nodes[1].Addr)
+	require.False(t, old.Running(), "failover: old master %s still running", old.Addr)
+	require.Equal(t, "master", now.Info(t, "replication")["role"], "role of the new master")
 
 	// Clients built from the helper's options follow the new master.
 	uc := redis.NewUniversalClient(g.UniversalOptions())
 	defer uc.Close()
 	for _, cl := range []redis.UniversalClient{c, uc} {
-		eventually(t, 10*time.Second, func() error {
-			if port, err := servedBy(ctx, cl); err != nil || port != strconv.Itoa(now.Port) {
-				return errorf("served by port %s (%v), want %d", port, err, now.Port)
-			}
-			if v, err := cl.Get(ctx, "k").Result(); err != nil || v != "v" {
-				return errorf("GET after failover: %q, %v", v, err)
-			}
-			return nil
-		})
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			port, err := servedBy(ctx, cl)
+			require.NoError(c, err, "port of the server after failover")
+			require.Equal(c, strconv.Itoa(now.Port), port, "port of the server after failover")
+			v, err := cl.Get(ctx, "k").Result()
+			require.NoError(c, err, "GET after failover")
+			assert.Equal(c, "v", v, "GET after failover")
+		}, 10*time.Second, 50*time.Millisecond)
 	}
 }
 
@@ -92,22 +71,17 @@ func TestSentinelForceFailover(t *testing.T) {
 	start := time.Now()
 	old, now := g.ForceFailover(t)
 	t.Logf("failover took %v", time.Since(start))
-	if old == now || now != g.Nodes[1] {
-		t.Fatalf("force failover: old %s, new %s", old.Addr, now.Addr)
-	}
+	require.NotSame(t, old, now, "force failover: old %s, new %s", old.Addr, now.Addr)
+	require.Same(t, g.Nodes[1], now, "force failover: new master %s, want %s", now.Addr, g.Nodes[1].Addr)
 	// The old master stays up and becomes a replica of the new one.
-	eventually(t, 15*time.Second, func() error {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		m, err := old.info(ctx, "replication")
-		if err != nil {
-			return err // the switch to replica closes connections
-		}
-		if m["role"] != "slave" || m["master_port"] != strconv.Itoa(now.Port) {
-			return errorf("old master: role %s of port %s", m["role"], m["master_port"])
-		}
-		return nil
-	})
+		require.NoError(c, err) // the switch to replica closes connections
+		assert.Equal(c, "slave", m["role"], "role of the old master")
+		assert.Equal(c, strconv.Itoa(now.Port), m["master_port"], "master port of the old master")
+	}, 15*time.Second, 50*time.Millisecond)
 	t.Logf("old master a replica after %v", time.Since(start))
-	if rs := g.Replicas(t); len(rs) != 1 || rs[0] != old {
-		t.Fatalf("replicas after failover: %v", rs)
-	}
+	rs := g.Replicas(t)
+	require.Len(t, rs, 1, "replicas after failover")
+	require.Same(t, old, rs[0], "replica after failover: %s, want the old master %s", rs[0].Addr, old.Addr)
 }

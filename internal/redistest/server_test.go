@@ -5,20 +5,19 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestStartPauseRestart(t *testing.T) {
 	s := Start(t, Config{})
 	c := s.Client(t)
 	ctx := context.Background()
-	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.Set(ctx, "k", "v", 0).Err())
 
 	// go-redis ignores context deadlines (and waits ReadTimeout, 5s) unless
 	// ContextTimeoutEnabled is set.
@@ -30,40 +29,29 @@ func TestStartPauseRestart(t *testing.T) {
 	pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	err := fast.Ping(pctx).Err()
 	cancel()
-	if err == nil {
-		t.Fatal("ping answered while the server was paused")
-	}
+	require.Error(t, err, "ping answered while the server was paused")
 	s.Resume()
 
 	s.Restart()
 	n, err := c.Exists(ctx, "k").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != 0 {
-		t.Fatal("key survived a restart without persistence")
-	}
+	require.NoError(t, err)
+	require.Zero(t, n, "key survived a restart without persistence")
 }
 
 func TestPersistSurvivesRestart(t *testing.T) {
 	s := Start(t, Config{Persist: true})
 	c := s.Client(t)
 	ctx := context.Background()
-	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.Set(ctx, "k", "v", 0).Err())
 	s.Restart()
 	v, err := c.Get(ctx, "k").Result()
-	if err != nil || v != "v" {
-		t.Fatalf("after restart with AOF: %q, %v", v, err)
-	}
+	require.NoError(t, err, "after restart with AOF")
+	require.Equal(t, "v", v, "after restart with AOF")
 }
 
 func TestStartRetriesTakenPort(t *testing.T) {
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer taken.Close()
 	takenPort := taken.Addr().(*net.TCPAddr).Port
 
@@ -79,33 +67,26 @@ func TestStartRetriesTakenPort(t *testing.T) {
 		return []string{bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
 			"--dir", s.dir, "--logfile", s.logPath()}
 	})
-	if attempts != 2 {
-		t.Fatalf("launch made %d attempts, want 2", attempts)
-	}
-	if err := s.Client(t).Ping(context.Background()).Err(); err != nil {
-		t.Fatalf("server after retry: %v", err)
-	}
+	require.Equal(t, 2, attempts, "launch attempts")
+	require.NoError(t, s.Client(t).Ping(context.Background()).Err(), "server after retry")
 }
 
 func TestKillIsFinal(t *testing.T) {
 	s := Start(t, Config{})
-	if !s.Running() || s.PID() == 0 {
-		t.Fatal("server not running after Start")
-	}
+	require.True(t, s.Running(), "server not running after Start")
+	require.NotZero(t, s.PID(), "server has no PID after Start")
 	s.Pause()
 	s.Kill() // must work on a stopped process too
-	if s.Running() || s.PID() != 0 {
-		t.Fatal("server still running after Kill")
-	}
-	if c, err := net.DialTimeout("tcp", s.Addr, 100*time.Millisecond); err == nil {
+	require.False(t, s.Running(), "server still running after Kill")
+	require.Zero(t, s.PID(), "server still has a PID after Kill")
+	c, err := net.DialTimeout("tcp", s.Addr, 100*time.Millisecond)
+	if err == nil {
 		c.Close()
-		t.Fatal("port still open after Kill")
 	}
+	require.Error(t, err, "port still open after Kill")
 	s.Kill() // idempotent
 	s.Restart()
-	if err := s.Client(t).Ping(context.Background()).Err(); err != nil {
-		t.Fatalf("Restart after Kill: %v", err)
-	}
+	require.NoError(t, s.Client(t).Ping(context.Background()).Err(), "Restart after Kill")
 }
 
 func TestPasswordAndACLUsers(t *testing.T) {
@@ -120,29 +101,19 @@ func TestPasswordAndACLUsers(t *testing.T) {
 	})
 	check := func(t *testing.T) {
 		t.Helper()
-		if err := s.Client(t).Set(ctx, "k", "v", 0).Err(); err != nil {
-			t.Fatalf("default user with password: %v", err)
-		}
+		require.NoError(t, s.Client(t).Set(ctx, "k", "v", 0).Err(), "default user with password")
 		anon := redis.NewClient(&redis.Options{Addr: s.Addr})
 		defer anon.Close()
-		if err := anon.Get(ctx, "k").Err(); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
-			t.Fatalf("no password: got %v, want NOAUTH", err)
-		}
+		require.ErrorContains(t, anon.Get(ctx, "k").Err(), "NOAUTH", "no password")
 		wrong := redis.NewClient(&redis.Options{Addr: s.Addr, Password: "nope"})
 		defer wrong.Close()
-		if err := wrong.Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
-			t.Fatalf("wrong password: got %v, want WRONGPASS", err)
-		}
+		require.ErrorContains(t, wrong.Ping(ctx).Err(), "WRONGPASS", "wrong password")
 		r := s.ClientAs(t, "reader", "rpw")
-		if v, err := r.Get(ctx, "k").Result(); err != nil || v != "v" {
-			t.Fatalf("reader GET: %q, %v", v, err)
-		}
-		if err := r.Set(ctx, "k", "x", 0).Err(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
-			t.Fatalf("reader SET: got %v, want NOPERM", err)
-		}
-		if err := s.ClientAs(t, "admin", "apw").Set(ctx, "k2", "v", 0).Err(); err != nil {
-			t.Fatalf("admin SET: %v", err)
-		}
+		v, err := r.Get(ctx, "k").Result()
+		require.NoError(t, err, "reader GET")
+		require.Equal(t, "v", v, "reader GET")
+		require.ErrorContains(t, r.Set(ctx, "k", "x", 0).Err(), "NOPERM", "reader SET")
+		require.NoError(t, s.ClientAs(t, "admin", "apw").Set(ctx, "k2", "v", 0).Err(), "admin SET")
 	}
 	check(t)
 	s.Restart() // password and users come from the arguments, so they survive
@@ -150,49 +121,38 @@ func TestPasswordAndACLUsers(t *testing.T) {
 
 	s.SetUser(t, "writer", "on", ">wpw", "~w:*", "+@connection", "+set")
 	w := s.ClientAs(t, "writer", "wpw")
-	if err := w.Set(ctx, "w:1", "v", 0).Err(); err != nil {
-		t.Fatalf("writer SET own key: %v", err)
-	}
-	if err := w.Set(ctx, "other", "v", 0).Err(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
-		t.Fatalf("writer SET other key: got %v, want NOPERM", err)
-	}
-	if u, err := redis.ParseURL(s.URL()); err != nil || u.Password != "s3cret" {
-		t.Fatalf("URL %q: %+v, %v", s.URL(), u, err)
-	}
+	require.NoError(t, w.Set(ctx, "w:1", "v", 0).Err(), "writer SET own key")
+	require.ErrorContains(t, w.Set(ctx, "other", "v", 0).Err(), "NOPERM", "writer SET other key")
+	u, err := redis.ParseURL(s.URL())
+	require.NoError(t, err, "URL %q", s.URL())
+	require.Equal(t, "s3cret", u.Password, "password in URL %q", s.URL())
 }
 
 func TestUserValidation(t *testing.T) {
 	for _, u := range []User{{Name: "", Password: "x"}, {Name: "a", Password: ""}, {Name: "a", Password: "x y"}, {Name: "a", Password: "x", Rules: []string{"+get ~*"}}} {
-		if err := u.validate(); err == nil {
-			t.Errorf("%+v: no error", u)
-		}
+		assert.Error(t, u.validate(), "%+v", u)
 	}
-	if err := (User{Name: "a", Password: "x", Rules: []string{"~*", "+get"}}).validate(); err != nil {
-		t.Errorf("valid user refused: %v", err)
-	}
+	assert.NoError(t, User{Name: "a", Password: "x", Rules: []string{"~*", "+get"}}.validate(), "valid user refused")
 }
 
 // StartMain's server answers until stop, which removes its directory.
 func TestStartMain(t *testing.T) {
 	s, stop, err := StartMain()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	c := redis.NewClient(s.Options())
 	defer c.Close()
 	if err := c.Ping(context.Background()).Err(); err != nil {
 		stop()
-		t.Fatal(err)
+		require.NoError(t, err, "ping the main server")
 	}
 	dir := s.Dir()
 	stop()
-	if s.Running() {
-		t.Error("server running after stop")
+	assert.False(t, s.Running(), "server running after stop")
+	conn, err := net.DialTimeout("tcp", s.Addr, time.Second)
+	if err == nil {
+		conn.Close()
 	}
-	if _, err := net.DialTimeout("tcp", s.Addr, time.Second); err == nil {
-		t.Errorf("%s still accepts connections after stop", s.Addr)
-	}
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Errorf("directory %s after stop: %v", dir, err)
-	}
+	assert.Error(t, err, "%s still accepts connections after stop", s.Addr)
+	_, err = os.Stat(dir)
+	assert.ErrorIs(t, err, os.ErrNotExist, "directory %s after stop", dir)
 }
