@@ -56,7 +56,7 @@ pids+=($!)
 wait_ready "http://127.0.0.1:$iport/readyz"
 wait_ready "http://127.0.0.1:$bport/v1/ids"
 
-# A gRPC request for h2load: the 5-byte gRPC frame header, then
+# gRPC requests for h2load: the 5-byte gRPC frame header, then
 # NextRequest{count: 1} (field 1, varint 1).
 printf '\x00\x00\x00\x00\x02\x08\x01' >"$work/next1.bin"
 cat >"$work/p999.lua" <<'EOF'
@@ -67,32 +67,44 @@ end
 EOF
 
 echo "== machine: $(nproc) CPUs, $(go version | cut -d' ' -f3), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '\x00\x00\x00\x00\x03\x08\xe8\x07' >"$work/next1000.bin" # NextRequest{count: 1000}
+declare -A wrk_rps h2_rps
 for target in "bare:$bport" "idgen:$iport"; do
 	name=${target%%:*}
 	url="http://127.0.0.1:${target##*:}"
 	echo "== $name: single IDs at saturation"
-	taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" -s "$work/p999.lua" "$url/v1/ids" |
-		grep -E 'Requests/sec|wrk-latency|Non-2xx|errors' | sed "s/^/$name http wrk: /"
-	taskset -c 1 h2load -c"$CONNS" -m4 -D"$SECS" --warm-up-time=1 \
-		-H 'content-type: application/grpc' -H 'te: trailers' -d "$work/next1.bin" \
-		"$url/idgen.v1.IDService/Next" | grep -E '^finished in|^requests:|^status codes:' | sed "s/^/$name grpc h2load: /"
+	out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" -s "$work/p999.lua" "$url/v1/ids")
+	echo "$out" | grep -E 'Requests/sec|wrk-latency|Non-2xx|errors' | sed "s/^/$name http wrk: /"
+	wrk_rps[$name]=$(echo "$out" | awk '/Requests\/sec/ {printf "%d", $2}')
+	out=$(taskset -c 1 h2load -c"$CONNS" -m4 -D"$SECS" --warm-up-time=1 \
+		-H 'content-type: application/grpc' -H 'te: trailers' -d "$work/next1.bin" "$url/idgen.v1.IDService/Next")
+	echo "$out" | grep -E '^finished in|^status codes:' | sed "s/^/$name grpc h2load: /"
+	h2_rps[$name]=$(echo "$out" | awk '/^finished in/ {printf "%d", $4}')
 	taskset -c 1 "$work/load" -url "$url" -proto http -c "$CONNS" -d "$DURATION" -label "$name"
 	taskset -c 1 "$work/load" -url "$url" -proto grpc -c "$CONNS" -d "$DURATION" -label "$name"
 done
 
-echo "== idgen: latency at half of its own saturation rate (fixed rate, open loop)"
-for proto in http grpc; do
-	sat=$(taskset -c 1 "$work/load" -url "http://127.0.0.1:$iport" -proto "$proto" -c "$CONNS" -d 5s -label sat |
-		sed -E 's/.*saturation: ([0-9]+) req\/s.*/\1/')
-	half=$((sat / 2))
-	taskset -c 1 "$work/load" -url "http://127.0.0.1:$iport" -proto "$proto" -c "$CONNS" -d "$DURATION" -rate "$half" \
-		-label "idgen (half of $sat)"
+# Latency at half of idgen's saturation rate (wrk's, h2load's), open loop,
+# the same rate against both servers. "from send" leaves out the driver's
+# own lateness in sending (it has one core too).
+half_http=$((wrk_rps[idgen] / 2))
+half_grpc=$((h2_rps[idgen] / 2))
+for name in bare idgen; do
+	[ "$name" = bare ] && port=$bport || port=$iport
+	echo "== $name: latency at half of idgen's saturation rate"
+	taskset -c 1 "$work/load" -url "http://127.0.0.1:$port" -proto http-raw -c 16 -d "$DURATION" -rate "$half_http" -label "$name"
+	taskset -c 1 "$work/load" -url "http://127.0.0.1:$port" -proto grpc -c 8 -d "$DURATION" -rate "$half_grpc" -label "$name"
 done
 
-echo "== idgen: batches of 1,000 over gRPC, every ID checked for duplicates"
+for name in bare idgen; do
+	[ "$name" = bare ] && port=$bport || port=$iport
+	echo "== $name: batches of 1,000 over gRPC (h2load; the bare server returns constant IDs)"
+	taskset -c 1 h2load -c8 -m8 -D"$SECS" --warm-up-time=1 -H 'content-type: application/grpc' -H 'te: trailers' \
+		-d "$work/next1000.bin" "http://127.0.0.1:$port/idgen.v1.IDService/Next" |
+		grep -E '^finished in|^status codes:|^traffic:' | sed "s/^/$name grpc x1000 h2load: /"
+done
+echo "== idgen: batches of 1,000 over gRPC with the load driver, every ID checked for duplicates"
 taskset -c 1 "$work/load" -url "http://127.0.0.1:$iport" -proto grpc -count 1000 -c 8 -d "$DURATION" -check -label idgen
-echo "== bare: batches of 1,000 over gRPC (constant IDs)"
-taskset -c 1 "$work/load" -url "http://127.0.0.1:$bport" -proto grpc -count 1000 -c 8 -d "$DURATION" -label bare
 
 echo "== four servers on one namespace under gRPC load; one frozen (SIGSTOP) past its TTL, then thawed"
 ns4="four-$$"
