@@ -226,15 +226,22 @@ func (c *Client) retry(ctx context.Context, f func(context.Context) error) error
 		}
 	}
 	backoff := 50 * time.Millisecond
+	var last error // the last retryable error
 	for {
 		err := f(ctx)
 		if err == nil {
 			return nil
 		}
+		if ctx.Err() != nil && last != nil {
+			// The budget ran out during an attempt: say why the calls
+			// before it failed.
+			return fmt.Errorf("client: %w (last error: %w)", ctx.Err(), last)
+		}
 		code := connect.CodeOf(err)
 		if c.opts.RetryFor < 0 || (code != connect.CodeUnavailable && code != connect.CodeAborted) {
 			return fmt.Errorf("client: %w", err)
 		}
+		last = err
 		wait := backoff
 		backoff = min(2*backoff, c.opts.MaxRetryWait)
 		var ce *connect.Error
