@@ -31,7 +31,8 @@ type Options struct {
 
 // Generator is a test generator: a snowflake.Generator with no fence, plus
 // the methods of idgen.Generator that a service calls besides Next. Safe
-// for concurrent use.
+// for concurrent use. The zero value is not usable (its methods panic): a
+// test generator comes from New, which ties it to the test.
 type Generator struct {
 	*snowflake.Generator
 	closed atomic.Bool
