@@ -93,7 +93,7 @@ for name in bare idgen; do
 	[ "$name" = bare ] && port=$bport || port=$iport
 	echo "== $name: latency at half of idgen's saturation rate"
 	taskset -c 1 "$work/load" -url "http://127.0.0.1:$port" -proto http-raw -c 16 -d "$DURATION" -rate "$half_http" -label "$name"
-	taskset -c 1 "$work/load" -url "http://127.0.0.1:$port" -proto grpc -c 8 -d "$DURATION" -rate "$half_grpc" -label "$name"
+	taskset -c 1 "$work/load" -url "http://127.0.0.1:$port" -proto grpc-raw -c 8 -d "$DURATION" -rate "$half_grpc" -label "$name"
 done
 
 for name in bare idgen; do

@@ -36,7 +36,7 @@ import (
 func main() {
 	var (
 		urls     = flag.String("url", "http://127.0.0.1:8080", "comma-separated base URLs; workers spread over them")
-		proto    = flag.String("proto", "http", "http (GET /v1/ids with net/http's client, HTTP/1.1 keep-alive), http-raw (the same request over a bare TCP connection: far less driver CPU, for latency at a fixed rate) or grpc (h2c)")
+		proto    = flag.String("proto", "http", "http (GET /v1/ids with net/http's client, HTTP/1.1 keep-alive), http-raw (the same request over a bare TCP connection: far less driver CPU, for latency at a fixed rate) grpc (connect-go's client, h2c) or grpc-raw (hand-framed gRPC over a bare HTTP/2 connection, for latency at a fixed rate)")
 		count    = flag.Int("count", 1, "IDs per request")
 		workers  = flag.Int("c", 16, "concurrent requests (and connections)")
 		duration = flag.Duration("d", 10*time.Second, "how long to measure")
@@ -68,8 +68,10 @@ func main() {
 			call[w] = rawCaller(base, *count, *check)
 		case "grpc":
 			call[w] = grpcCaller(base, *count)
+		case "grpc-raw":
+			call[w] = rawGRPCCaller(base, *count)
 		default:
-			fmt.Fprintf(os.Stderr, "load: -proto is %q, allowed http, http-raw or grpc\n", *proto)
+			fmt.Fprintf(os.Stderr, "load: -proto is %q, allowed http, http-raw, grpc or grpc-raw\n", *proto)
 			os.Exit(2)
 		}
 	}
