@@ -97,6 +97,12 @@ func ParseID(s, encodingName string) (snowflake.ID, error) {
 	return e.parse(s)
 }
 
+// KnownEncoding reports whether ParseID knows the encoding name.
+func KnownEncoding(name string) bool {
+	_, ok := lookupEncoding(name)
+	return ok
+}
+
 func lookupEncoding(name string) (encoding, bool) {
 	if name == "" {
 		return encodings[0], true

@@ -5,41 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 
-	"github.com/snowlease/idgen/snowflake"
+	"github.com/snowlease/idgen/serve"
 )
 
-// decoded is one line of `idgen decode` output.
-type decoded struct {
-	ID       string `json:"id"`
-	Time     string `json:"time"`
-	Tick     int64  `json:"tick"`
-	Worker   int64  `json:"worker"`
-	Sequence int64  `json:"sequence"`
-}
-
-// timeFormat is RFC 3339 with exactly three fractional digits, in UTC.
-const timeFormat = "2006-01-02T15:04:05.000Z07:00"
-
-var parsers = map[string]func(string) (snowflake.ID, error){
-	"decimal": snowflake.ParseString,
-	"base2":   snowflake.ParseBase2,
-	"base32":  snowflake.ParseBase32,
-	"base36":  snowflake.ParseBase36,
-	"base58":  snowflake.ParseBase58,
-	"base64":  snowflake.ParseBase64,
-}
-
-func encodingNames() string {
-	names := make([]string, 0, len(parsers))
-	for n := range parsers {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return strings.Join(names, ", ")
-}
+// timeFormat is RFC 3339 with exactly three fractional digits, in UTC: how
+// every command writes times, as `idgen decode` and the service do.
+const timeFormat = serve.TimeFormat
 
 func runDecode(ctx context.Context, e *env, args []string) int {
 	fs := newFlagSet("decode", "[--layout L] [--encoding E] [ID...]", `
@@ -50,13 +23,13 @@ no Redis. An ID that is not valid for the layout is reported on stderr by
 name; the others are still printed, and the exit code is 1.`)
 	layout := newLayoutFlag()
 	fs.Var(layout, "layout", layoutUsage)
-	encoding := fs.String("encoding", "decimal", "how the IDs are written: "+encodingNames())
+	encodingNames := strings.Join(serve.EncodingNames(), ", ")
+	encoding := fs.String("encoding", "decimal", "how the IDs are written: "+encodingNames)
 	if code, done := parseFlags(fs, e, args); done {
 		return code
 	}
-	parse, ok := parsers[strings.ToLower(*encoding)]
-	if !ok {
-		return usageError(e, "decode", "unknown --encoding %q: use one of %s", *encoding, encodingNames())
+	if *encoding == "" || !serve.KnownEncoding(*encoding) {
+		return usageError(e, "decode", "unknown --encoding %q: use one of %s", *encoding, encodingNames)
 	}
 
 	out := bufio.NewWriter(e.stdout)
@@ -64,9 +37,10 @@ name; the others are still printed, and the exit code is 1.`)
 	enc := json.NewEncoder(out)
 	bad := 0
 	decodeOne := func(s string) {
-		id, err := parse(s)
+		id, err := serve.ParseID(s, *encoding)
+		var d serve.Decoded
 		if err == nil {
-			err = layout.layout.CheckID(id)
+			d, err = serve.Decode(layout.layout, id)
 		}
 		if err != nil {
 			bad++
@@ -75,14 +49,7 @@ name; the others are still printed, and the exit code is 1.`)
 				s, *encoding, layout.name, err)
 			return
 		}
-		p := layout.layout.Decompose(id)
-		_ = enc.Encode(decoded{
-			ID:       id.String(),
-			Time:     p.Time.UTC().Format(timeFormat),
-			Tick:     p.Tick,
-			Worker:   p.Worker,
-			Sequence: p.Sequence,
-		})
+		_ = enc.Encode(d)
 	}
 
 	if fs.NArg() > 0 {

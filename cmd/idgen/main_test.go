@@ -24,6 +24,7 @@ import (
 	"github.com/snowlease/idgen"
 	"github.com/snowlease/idgen/internal/redistest"
 	"github.com/snowlease/idgen/lease"
+	"github.com/snowlease/idgen/serve"
 	"github.com/snowlease/idgen/snowflake"
 )
 
@@ -158,9 +159,9 @@ func TestDecode(t *testing.T) {
 	require.NoError(t, err)
 	r = runCLI(t, "", nil, "decode", "--layout", "sonyflake", sid.String())
 	require.Equal(t, 0, r.code, r.stderr)
-	var d decoded
+	var d serve.Decoded
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &d))
-	assert.Equal(t, decoded{ID: sid.String(), Time: "2024-05-06T07:08:09.120Z", Tick: sony.Tick(at), Worker: 60000, Sequence: 200}, d)
+	assert.Equal(t, serve.Decoded{ID: sid.String(), Time: "2024-05-06T07:08:09.120Z", Tick: sony.Tick(at), Worker: 60000, Sequence: 200}, d)
 }
 
 // IDs from `next` decode to the worker that issued them, at about now.
@@ -179,7 +180,7 @@ func TestNextDecodeRoundTrip(t *testing.T) {
 	require.Len(t, lines, 3)
 	var worker int64 = -1
 	for i, line := range lines {
-		var got decoded
+		var got serve.Decoded
 		require.NoError(t, json.Unmarshal([]byte(line), &got))
 		assert.Equal(t, ids[i], got.ID)
 		tm, err := time.Parse(time.RFC3339, got.Time)
