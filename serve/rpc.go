@@ -25,7 +25,7 @@ func (h *rpc) Next(_ context.Context, req *connect.Request[idgenv1.NextRequest])
 	if n == 0 {
 		n = 1
 	}
-	if n > s.opts.MaxCount || req.Msg.GetCount() > uint32(maxCountLimit) {
+	if n > s.opts.MaxCount {
 		return nil, connect.NewError(connect.CodeInvalidArgument,
 			fmt.Errorf("count is %d, allowed 1 to %d", req.Msg.GetCount(), s.opts.MaxCount))
 	}

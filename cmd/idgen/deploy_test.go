@@ -38,9 +38,6 @@ const (
 	repoRoot   = "../.."
 	dockerfile = repoRoot + "/Dockerfile"
 	k8sDir     = repoRoot + "/deploy/kubernetes"
-	// releaseBound is how long `idgen serve` gives the lease's release
-	// after the shutdown timeout (closeGen in runServe).
-	releaseBound = 5 * time.Second
 )
 
 // --- Dockerfile ---
@@ -619,7 +616,7 @@ func TestKubernetesExample(t *testing.T) {
 	}
 	drain := flagDuration(t, c.Args[1:], "drain-delay")
 	shutdown := flagDuration(t, c.Args[1:], "shutdown-timeout")
-	assert.Greater(t, grace, drain+shutdown+releaseBound,
+	assert.Greater(t, grace, drain+shutdown+releaseTimeout,
 		"terminationGracePeriodSeconds and --drain-delay + --shutdown-timeout + the lease's release")
 
 	// The container's command, run here against a redis-server given as

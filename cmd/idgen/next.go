@@ -67,7 +67,7 @@ quick runs.`)
 		return fail(e, "next", fmt.Errorf("start a generator in namespace %q: %w", opts.Namespace, err))
 	}
 	werr := writeIDs(ctx, e.stdout, gen, *n, *wait)
-	closeCtx, cancelClose := context.WithTimeout(context.Background(), 5*time.Second)
+	closeCtx, cancelClose := context.WithTimeout(context.Background(), releaseTimeout)
 	defer cancelClose()
 	cerr := gen.Close(closeCtx)
 	switch {

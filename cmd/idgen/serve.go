@@ -18,6 +18,10 @@ import (
 	"github.com/snowlease/idgen/serve"
 )
 
+// releaseTimeout bounds the release of a lease when a command ends; past it
+// the lease simply expires after its TTL.
+const releaseTimeout = 5 * time.Second
+
 func runServe(ctx context.Context, e *env, args []string) int {
 	fs := newFlagSet("serve", "[--addr HOST:PORT] [--namespace NS] [--layout L] [--ttl D]", `
 Lease a worker ID from Redis and serve IDs until SIGTERM or SIGINT: plain
@@ -79,7 +83,7 @@ finish within --shutdown-timeout, and the lease is released.`)
 	}
 	var gens []*idgen.Starting
 	closeGen := func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		cctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 		defer cancel()
 		for _, g := range gens {
 			if err := g.Close(cctx); err != nil && !errors.Is(err, idgen.ErrClosed) {
