@@ -2,6 +2,7 @@ package serve
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +15,10 @@ type serverMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	ids      prometheus.Counter
+	// procedures maps an RPC procedure to its *rpcSeries. The procedures
+	// are the handlers' own (the mux and grpc-go route unknown ones
+	// elsewhere), so the map stays small.
+	procedures sync.Map
 }
 
 func newServerMetrics(reg prometheus.Registerer) (*serverMetrics, error) {
@@ -74,7 +79,26 @@ func (r *routeSeries) observe(code int, d time.Duration) {
 	r.duration.Observe(d.Seconds())
 }
 
+// rpc counts one RPC. A procedure's "ok" series are resolved once, so
+// that a successful call does not hash label values.
 func (m *serverMetrics) rpc(procedure, code string, d time.Duration) {
-	m.requests.WithLabelValues(procedure, code).Inc()
-	m.duration.WithLabelValues(procedure).Observe(d.Seconds())
+	v, ok := m.procedures.Load(procedure)
+	if !ok {
+		v, _ = m.procedures.LoadOrStore(procedure, &rpcSeries{
+			ok:       m.requests.WithLabelValues(procedure, "ok"),
+			duration: m.duration.WithLabelValues(procedure),
+		})
+	}
+	ps := v.(*rpcSeries)
+	if code == "ok" {
+		ps.ok.Inc()
+	} else {
+		m.requests.WithLabelValues(procedure, code).Inc()
+	}
+	ps.duration.Observe(d.Seconds())
+}
+
+type rpcSeries struct {
+	ok       prometheus.Counter
+	duration prometheus.Observer
 }

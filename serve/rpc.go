@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,52 +21,79 @@ type rpc struct {
 }
 
 func (h *rpc) Next(_ context.Context, req *connect.Request[idgenv1.NextRequest]) (*connect.Response[idgenv1.NextResponse], error) {
-	s := h.s
-	n := int(req.Msg.GetCount())
+	res, err := h.s.next(req.Msg)
+	if err != nil {
+		return nil, err.connect()
+	}
+	return connect.NewResponse(res), nil
+}
+
+func (h *rpc) Decode(_ context.Context, req *connect.Request[idgenv1.DecodeRequest]) (*connect.Response[idgenv1.DecodeResponse], error) {
+	res, err := h.s.decode(req.Msg)
+	if err != nil {
+		return nil, err.connect()
+	}
+	return connect.NewResponse(res), nil
+}
+
+// next and decode are idgen.v1.IDService's methods, whichever transport
+// carries them (connect-go's handler or grpc-go's server).
+func (s *Server) next(req *idgenv1.NextRequest) (*idgenv1.NextResponse, *rpcError) {
+	n := int(req.GetCount())
 	if n == 0 {
 		n = 1
 	}
 	if n > s.opts.MaxCount {
-		return nil, connect.NewError(connect.CodeInvalidArgument,
-			fmt.Errorf("count is %d, allowed 1 to %d", req.Msg.GetCount(), s.opts.MaxCount))
+		return nil, &rpcError{code: connect.CodeInvalidArgument,
+			msg: fmt.Sprintf("count is %d, allowed 1 to %d", req.GetCount(), s.opts.MaxCount)}
 	}
 	b := s.getBuffers(n)
 	defer s.putBuffers(b)
 	if err := s.issue(b.ids); err != nil {
-		return nil, s.unavailableError(err)
+		return nil, &rpcError{code: connect.CodeUnavailable, msg: unavailableMessage(err),
+			retryAfter: s.retry, pushbackMs: s.retryMs}
 	}
 	// The response keeps its slice, so that one is not pooled.
 	out := make([]int64, n)
 	for i, id := range b.ids {
 		out[i] = id.Int64()
 	}
-	return connect.NewResponse(&idgenv1.NextResponse{Ids: out}), nil
+	return &idgenv1.NextResponse{Ids: out}, nil
 }
 
-func (h *rpc) Decode(_ context.Context, req *connect.Request[idgenv1.DecodeRequest]) (*connect.Response[idgenv1.DecodeResponse], error) {
-	id := snowflake.ID(req.Msg.GetId())
-	d, err := Decode(h.s.layout, id)
+func (s *Server) decode(req *idgenv1.DecodeRequest) (*idgenv1.DecodeResponse, *rpcError) {
+	d, err := Decode(s.layout, snowflake.ID(req.GetId()))
 	if err != nil {
-		return nil, connect.NewError(connect.CodeInvalidArgument,
-			fmt.Errorf("%d is not an ID of this server's layout: %w", req.Msg.GetId(), err))
+		return nil, &rpcError{code: connect.CodeInvalidArgument,
+			msg: fmt.Sprintf("%d is not an ID of this server's layout: %v", req.GetId(), err)}
 	}
-	return connect.NewResponse(&idgenv1.DecodeResponse{
-		Id:       req.Msg.GetId(),
+	return &idgenv1.DecodeResponse{
+		Id:       req.GetId(),
 		Time:     d.Time,
 		Tick:     d.Tick,
 		Worker:   d.Worker,
 		Sequence: d.Sequence,
-	}), nil
+	}, nil
 }
 
-// unavailableError is UNAVAILABLE with the reason, and when to retry in
-// the metadata: retry-after (seconds, as HTTP) and grpc-retry-pushback-ms
-// (what gRPC clients with a retry policy read).
-func (s *Server) unavailableError(err error) error {
-	e := connect.NewError(connect.CodeUnavailable, fmt.Errorf("%s", unavailableMessage(err)))
-	e.Meta().Set("Retry-After", s.retry)
-	e.Meta().Set("Grpc-Retry-Pushback-Ms", s.retryMs)
-	return e
+// rpcError is an RPC's failure before it takes a transport's shape. An
+// UNAVAILABLE one says when to retry, as metadata: retry-after (seconds,
+// as HTTP) and grpc-retry-pushback-ms (what gRPC clients with a retry
+// policy read).
+type rpcError struct {
+	code       connect.Code // the same numbers as gRPC's codes
+	msg        string
+	retryAfter string // empty but for UNAVAILABLE
+	pushbackMs string
+}
+
+func (e *rpcError) connect() error {
+	ce := connect.NewError(e.code, errors.New(e.msg))
+	if e.retryAfter != "" {
+		ce.Meta().Set("Retry-After", e.retryAfter)
+		ce.Meta().Set("Grpc-Retry-Pushback-Ms", e.pushbackMs)
+	}
+	return ce
 }
 
 // health answers grpc.health.v1.Health/Check from readiness: SERVING while

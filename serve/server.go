@@ -1,9 +1,13 @@
 package serve
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -15,6 +19,7 @@ import (
 	"connectrpc.com/grpcreflect"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
 
 	"github.com/snowlease/idgen/serve/gen/idgen/v1/idgenv1connect"
 	"github.com/snowlease/idgen/snowflake"
@@ -96,6 +101,13 @@ type Server struct {
 	pool     sync.Pool
 	m        *serverMetrics
 	mux      *http.ServeMux
+
+	// Serve's servers, made by New; mu guards ln and closed.
+	hs     *http.Server
+	gs     *grpc.Server
+	mu     sync.Mutex
+	ln     net.Listener
+	closed bool
 }
 
 // New returns a Server that issues IDs from src.
@@ -127,11 +139,106 @@ func New(src Source, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.mux = s.routes(promhttp.HandlerFor(gather, promhttp.HandlerOpts{ErrorLog: slogPrinter{opts.Logger}}))
+	s.hs = &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          log.New(io.Discard, "", 0),
+		Protocols:         new(http.Protocols),
+	}
+	s.hs.Protocols.SetHTTP1(true)
+	s.hs.Protocols.SetUnencryptedHTTP2(true)
+	s.gs = s.newGRPCServer()
 	return s, nil
 }
 
-// Handler serves the whole API; see the package documentation.
+// Handler serves the whole API, gRPC included (through connect-go), for a
+// program that mounts it on an http.Server of its own; that server must
+// speak HTTP/1.1 and HTTP/2 (h2c for gRPC without TLS). Serve is faster
+// for gRPC.
 func (s *Server) Handler() http.Handler { return s.mux }
+
+// readHeaderTimeout bounds how long a new connection may take to send its
+// first request's headers; idleTimeout how long a connection may stay idle.
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 2 * time.Minute
+)
+
+// Serve serves the whole API on l until Shutdown or Close, and then
+// returns http.ErrServerClosed (or, before that, the error that stopped
+// l). HTTP/2 connections whose first request is gRPC are served by
+// grpc-go's transport, every other connection (HTTP/1.1, gRPC-Web, the
+// Connect protocol, h2c) by an http.Server with Handler: the answers are
+// the same either way, gRPC's are cheaper (SplitGRPC says why).
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	switch {
+	case s.closed:
+		s.mu.Unlock()
+		return http.ErrServerClosed
+	case s.ln != nil:
+		s.mu.Unlock()
+		return errors.New("serve: Serve called twice")
+	}
+	s.ln = l
+	s.mu.Unlock()
+
+	gl, hl := SplitGRPC(l, readHeaderTimeout)
+	gerr := make(chan error, 1)
+	go func() { gerr <- s.gs.Serve(gl) }()
+	err := s.hs.Serve(hl)
+	if err2 := <-gerr; err2 != nil && errors.Is(err, net.ErrClosed) {
+		err = err2
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return http.ErrServerClosed
+	}
+	return err
+}
+
+// Shutdown stops Serve gracefully: it stops accepting connections, lets
+// the requests in flight finish, and closes connections as they go idle;
+// when ctx ends first, it closes the rest and returns ctx's error. Call
+// Drain first (see there).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopAccepting()
+	stopped := make(chan struct{})
+	go func() {
+		s.gs.GracefulStop()
+		close(stopped)
+	}()
+	err := s.hs.Shutdown(ctx)
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		s.gs.Stop()
+		<-stopped
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	return err
+}
+
+// Close stops Serve at once, closing every connection.
+func (s *Server) Close() error {
+	s.stopAccepting()
+	s.gs.Stop()
+	return s.hs.Close()
+}
+
+func (s *Server) stopAccepting() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.ln != nil {
+		_ = s.ln.Close()
+	}
+}
 
 // Drain marks the server as going away: /readyz answers 503 "draining" and
 // the gRPC health check NOT_SERVING, so load balancers stop sending it new
@@ -165,7 +272,7 @@ func (s *Server) routes(metrics http.Handler) *http.ServeMux {
 		connect.WithInterceptors(s.m.interceptor()),
 	}
 	mux.Handle(idgenv1connect.NewIDServiceHandler(&rpc{s: s}, handlerOpts...))
-	mux.Handle(grpchealth.NewHandler(health{s}, connect.WithReadMaxBytes(maxRequestBytes)))
+	mux.Handle(grpchealth.NewHandler(health{s}, handlerOpts...))
 	reflector := grpcreflect.NewStaticReflector(idgenv1connect.IDServiceName, grpchealth.HealthV1ServiceName)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, connect.WithReadMaxBytes(maxRequestBytes)))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, connect.WithReadMaxBytes(maxRequestBytes)))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -32,9 +33,25 @@ import (
 	"github.com/snowlease/idgen/snowflake"
 )
 
-// start serves srv over HTTP/1.1 and HTTP/2 cleartext, as `idgen serve`
-// does, and returns its base URL.
+// start serves srv with Serve on a port of its own, as `idgen serve` does,
+// and returns its base URL.
 func start(t *testing.T, srv *serve.Server) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	t.Cleanup(func() {
+		require.NoError(t, srv.Close())
+		require.ErrorIs(t, <-served, http.ErrServerClosed)
+	})
+	return "http://" + l.Addr().String()
+}
+
+// startHandler mounts srv.Handler on an http.Server that speaks HTTP/1.1
+// and HTTP/2 cleartext, as a program that embeds the service does, and
+// returns its base URL.
+func startHandler(t *testing.T, srv *serve.Server) string {
 	t.Helper()
 	ts := httptest.NewUnstartedServer(srv.Handler())
 	ts.Config.Protocols = new(http.Protocols)
@@ -275,9 +292,22 @@ func h2c() *http.Client {
 	return &http.Client{Transport: tr}
 }
 
-// The RPCs over all three protocols connect-go speaks.
+// mounts are the two ways to serve a Server: Serve (gRPC over grpc-go's
+// transport) and Handler on an http.Server (gRPC over connect-go).
+var mounts = []struct {
+	name  string
+	start func(*testing.T, *serve.Server) string
+}{{"Serve", start}, {"Handler", startHandler}}
+
+// The RPCs over all three protocols connect-go speaks, with either mount.
 func TestRPC(t *testing.T) {
 	t.Parallel()
+	for _, m := range mounts {
+		t.Run(m.name, func(t *testing.T) { testRPC(t, m.start) })
+	}
+}
+
+func testRPC(t *testing.T, start func(*testing.T, *serve.Server) string) {
 	gen := idgentest.New(t, idgentest.Options{WorkerID: 3})
 	base := start(t, newServer(t, gen, serve.Options{MaxCount: 1000}))
 	for _, p := range []struct {
@@ -323,9 +353,15 @@ func TestRPC(t *testing.T) {
 }
 
 // grpc-go, a gRPC implementation this project did not write, calls the
-// service, its health check and reflection.
+// service, its health check and reflection, with either mount.
 func TestGRPCGoClient(t *testing.T) {
 	t.Parallel()
+	for _, m := range mounts {
+		t.Run(m.name, func(t *testing.T) { testGRPCGoClient(t, m.start) })
+	}
+}
+
+func testGRPCGoClient(t *testing.T, start func(*testing.T, *serve.Server) string) {
 	gen := idgentest.New(t)
 	srv := newServer(t, gen)
 	u, err := url.Parse(start(t, srv))

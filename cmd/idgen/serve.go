@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -116,19 +114,8 @@ finish within --shutdown-timeout, and the lease is released.`)
 		return usageError(e, "serve", "%v", err)
 	}
 
-	hs := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(slog.DiscardHandler, slog.LevelError),
-	}
-	hs.Protocols = new(http.Protocols)
-	hs.Protocols.SetHTTP1(true)
-	hs.Protocols.SetUnencryptedHTTP2(true)
-
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	go func() { served <- srv.Serve(ln) }()
 	startFailed := make(chan error, len(gens))
 	for _, g := range gens {
 		go func() {
@@ -148,7 +135,7 @@ finish within --shutdown-timeout, and the lease is released.`)
 	case <-ctx.Done():
 	}
 	if err != nil {
-		_ = hs.Close()
+		_ = srv.Close()
 		closeGen()
 		return fail(e, "serve", err)
 	}
@@ -161,7 +148,7 @@ finish within --shutdown-timeout, and the lease is released.`)
 	time.Sleep(*drainDelay)
 	sctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
 	defer cancel()
-	serr := hs.Shutdown(sctx)
+	serr := srv.Shutdown(sctx)
 	closeGen()
 	if serr != nil {
 		fmt.Fprintf(e.stderr, "idgen serve: warning: in-flight requests cut off after --shutdown-timeout %v: %v\n", *shutdownTimeout, serr)

@@ -3,7 +3,6 @@ package client_test
 import (
 	"context"
 	"net"
-	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -33,11 +32,8 @@ func serveOn(t *testing.T, ln net.Listener, src serve.Source) {
 	t.Helper()
 	srv, err := serve.New(src, serve.Options{})
 	require.NoError(t, err)
-	hs := &http.Server{Handler: srv.Handler(), Protocols: new(http.Protocols)}
-	hs.Protocols.SetHTTP1(true)
-	hs.Protocols.SetUnencryptedHTTP2(true)
-	go func() { _ = hs.Serve(ln) }()
-	t.Cleanup(func() { _ = hs.Close() })
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
 }
 
 func TestNextAndNextN(t *testing.T) {

@@ -1,22 +1,30 @@
 // Command baseline is what the idgen service is measured against: the same
-// net/http server set-up (HTTP/1.1 and HTTP/2 cleartext on one port) with a
-// bare handler for GET /v1/ids that writes a constant, and a bare connect
-// handler for idgen.v1.IDService/Next that returns constant IDs. Whatever
-// the service costs above this is idgen's own work: the generator, the
-// encoding, the routing, the metrics.
+// server set-up as `idgen serve` (one port; serve.SplitGRPC hands gRPC
+// connections to a grpc-go server and the rest to net/http, HTTP/1.1 and
+// HTTP/2 cleartext) with bare handlers: GET /v1/ids writes a constant, and
+// idgen.v1.IDService/Next returns constant IDs (over grpc-go, and over
+// connect-go for the Connect protocol and gRPC-Web). Whatever the service
+// costs above this is idgen's own work: the generator, the encoding, the
+// routing, the metrics.
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	"github.com/snowlease/idgen/serve"
 	idgenv1 "github.com/snowlease/idgen/serve/gen/idgen/v1"
 	"github.com/snowlease/idgen/serve/gen/idgen/v1/idgenv1connect"
 )
@@ -32,6 +40,20 @@ func (c *constant) Next(_ context.Context, req *connect.Request[idgenv1.NextRequ
 		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("count is %d, allowed 1 to %d", n, len(c.ids)))
 	}
 	return connect.NewResponse(&idgenv1.NextResponse{Ids: c.ids[:n]}), nil
+}
+
+// constantGRPC is the same for grpc-go.
+type constantGRPC struct {
+	idgenv1.UnimplementedIDServiceServer
+	ids []int64
+}
+
+func (c *constantGRPC) Next(_ context.Context, req *idgenv1.NextRequest) (*idgenv1.NextResponse, error) {
+	n := max(1, int(req.GetCount()))
+	if n > len(c.ids) {
+		return nil, status.Errorf(codes.InvalidArgument, "count is %d, allowed 1 to %d", n, len(c.ids))
+	}
+	return &idgenv1.NextResponse{Ids: c.ids[:n]}, nil
 }
 
 func main() {
@@ -58,7 +80,16 @@ func main() {
 	hs.Protocols.SetHTTP1(true)
 	hs.Protocols.SetUnencryptedHTTP2(true)
 	fmt.Fprintf(os.Stderr, "baseline: listening on %s\n", strings.TrimPrefix(*addr, "http://"))
-	if err := hs.ListenAndServe(); err != nil {
+	l, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "baseline:", err)
+		os.Exit(1)
+	}
+	gs := grpc.NewServer()
+	idgenv1.RegisterIDServiceServer(gs, &constantGRPC{ids: ids})
+	gl, hl := serve.SplitGRPC(l, 10*time.Second)
+	go func() { _ = gs.Serve(gl) }()
+	if err := hs.Serve(hl); err != nil {
 		fmt.Fprintln(os.Stderr, "baseline:", err)
 		os.Exit(1)
 	}
