@@ -68,7 +68,7 @@ EOF
 
 echo "== machine: $(nproc) CPUs, $(go version | cut -d' ' -f3), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '\x00\x00\x00\x00\x03\x08\xe8\x07' >"$work/next1000.bin" # NextRequest{count: 1000}
-declare -A wrk_rps h2_rps
+declare -A wrk_rps h2_rps h2_rps1
 for target in "bare:$bport" "idgen:$iport"; do
 	name=${target%%:*}
 	url="http://127.0.0.1:${target##*:}"
@@ -76,24 +76,35 @@ for target in "bare:$bport" "idgen:$iport"; do
 	out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" -s "$work/p999.lua" "$url/v1/ids")
 	echo "$out" | grep -E 'Requests/sec|wrk-latency|Non-2xx|errors' | sed "s/^/$name http wrk: /"
 	wrk_rps[$name]=$(echo "$out" | awk '/Requests\/sec/ {printf "%d", $2}')
+	# gRPC twice: 4 calls in flight per connection (responses share
+	# writes), and 1 (one call at a time, as the latency driver below).
 	out=$(taskset -c 1 h2load -c"$CONNS" -m4 -D"$SECS" --warm-up-time=1 \
 		-H 'content-type: application/grpc' -H 'te: trailers' -d "$work/next1.bin" "$url/idgen.v1.IDService/Next")
-	echo "$out" | grep -E '^finished in|^status codes:' | sed "s/^/$name grpc h2load: /"
+	echo "$out" | grep -E '^finished in|^status codes:' | sed "s/^/$name grpc h2load -m4: /"
 	h2_rps[$name]=$(echo "$out" | awk '/^finished in/ {printf "%d", $4}')
+	out=$(taskset -c 1 h2load -c16 -m1 -D"$SECS" --warm-up-time=1 \
+		-H 'content-type: application/grpc' -H 'te: trailers' -d "$work/next1.bin" "$url/idgen.v1.IDService/Next")
+	echo "$out" | grep -E '^finished in|^status codes:' | sed "s/^/$name grpc h2load -c16 -m1: /"
+	h2_rps1[$name]=$(echo "$out" | awk '/^finished in/ {printf "%d", $4}')
 	taskset -c 1 "$work/load" -url "$url" -proto http -c "$CONNS" -d "$DURATION" -label "$name"
 	taskset -c 1 "$work/load" -url "$url" -proto grpc -c "$CONNS" -d "$DURATION" -label "$name"
 done
 
-# Latency at half of idgen's saturation rate (wrk's, h2load's), open loop,
-# the same rate against both servers. "from send" leaves out the driver's
-# own lateness in sending (it has one core too).
+# Latency at half of idgen's saturation rate, open loop, the same rate
+# against both servers: HTTP at half of wrk's rate; gRPC one call at a time
+# per connection at half of h2load -m1's rate, and pipelined (many calls in
+# flight per connection, sent as they fall due) at half of h2load -m4's.
+# "from send" leaves out the driver's own lateness in sending (it has one
+# core too).
 half_http=$((wrk_rps[idgen] / 2))
+half_grpc1=$((h2_rps1[idgen] / 2))
 half_grpc=$((h2_rps[idgen] / 2))
 for name in bare idgen; do
 	[ "$name" = bare ] && port=$bport || port=$iport
 	echo "== $name: latency at half of idgen's saturation rate"
 	taskset -c 1 "$work/load" -url "http://127.0.0.1:$port" -proto http-raw -c 16 -d "$DURATION" -rate "$half_http" -label "$name"
-	taskset -c 1 "$work/load" -url "http://127.0.0.1:$port" -proto grpc-raw -c 8 -d "$DURATION" -rate "$half_grpc" -label "$name"
+	taskset -c 1 "$work/load" -url "http://127.0.0.1:$port" -proto grpc-raw -c 16 -d "$DURATION" -rate "$half_grpc1" -label "$name"
+	taskset -c 1 "$work/load" -url "http://127.0.0.1:$port" -proto grpc-pipe -c 8 -d "$DURATION" -rate "$half_grpc" -label "$name"
 done
 
 for name in bare idgen; do

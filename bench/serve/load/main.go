@@ -36,7 +36,7 @@ import (
 func main() {
 	var (
 		urls     = flag.String("url", "http://127.0.0.1:8080", "comma-separated base URLs; workers spread over them")
-		proto    = flag.String("proto", "http", "http (GET /v1/ids with net/http's client, HTTP/1.1 keep-alive), http-raw (the same request over a bare TCP connection: far less driver CPU, for latency at a fixed rate) grpc (connect-go's client, h2c) or grpc-raw (hand-framed gRPC over a bare HTTP/2 connection, for latency at a fixed rate)")
+		proto    = flag.String("proto", "http", "http (GET /v1/ids with net/http's client, HTTP/1.1 keep-alive), http-raw (the same request over a bare TCP connection: far less driver CPU, for latency at a fixed rate) grpc (connect-go's client, h2c) grpc-raw (hand-framed gRPC over a bare HTTP/2 connection, one call at a time per connection, for latency at a fixed rate) or grpc-pipe (hand-framed gRPC with many calls in flight per connection, sent in bursts as they fall due; needs -rate; for latency at rates a one-at-a-time driver cannot reach)")
 		count    = flag.Int("count", 1, "IDs per request")
 		workers  = flag.Int("c", 16, "concurrent requests (and connections)")
 		duration = flag.Duration("d", 10*time.Second, "how long to measure")
@@ -56,26 +56,16 @@ func main() {
 		os.Exit(2)
 	}
 	targets := strings.Split(*urls, ",")
-	call := make([]func(context.Context) (int, []int64, error), *workers)
-	targetOf = make([]int, *workers)
-	for w := range call {
-		base := targets[w%len(targets)]
-		targetOf[w] = w % len(targets)
-		switch *proto {
-		case "http":
-			call[w] = httpCaller(base, *count, *check)
-		case "http-raw":
-			call[w] = rawCaller(base, *count, *check)
-		case "grpc":
-			call[w] = grpcCaller(base, *count)
-		case "grpc-raw":
-			call[w] = rawGRPCCaller(base, *count)
-		default:
-			fmt.Fprintf(os.Stderr, "load: -proto is %q, allowed http, http-raw, grpc or grpc-raw\n", *proto)
+	var res result
+	if *proto == "grpc-pipe" {
+		if *rate == 0 || *check {
+			fmt.Fprintln(os.Stderr, "load: -proto grpc-pipe needs -rate, and does not -check")
 			os.Exit(2)
 		}
+		res = runGRPCPipelined(targets, *count, *workers, *rate, *warmup, *duration)
+	} else {
+		res = runCallers(targets, *proto, *count, *workers, *rate, *warmup, *duration, *check)
 	}
-	res := run(call, *rate, *warmup, *duration, *check)
 	res.print(*label, *proto, *count, *workers, *rate)
 	if len(targets) > 1 {
 		for i, t := range targets {
@@ -91,6 +81,30 @@ func main() {
 	if res.dups > 0 || res.errs > 0 && res.ok == 0 {
 		os.Exit(1)
 	}
+}
+
+// runCallers runs -c workers, each with a caller of its own for proto.
+func runCallers(targets []string, proto string, count, workers int, rate float64, warmup, duration time.Duration, check bool) result {
+	call := make([]func(context.Context) (int, []int64, error), workers)
+	targetOf = make([]int, workers)
+	for w := range call {
+		base := targets[w%len(targets)]
+		targetOf[w] = w % len(targets)
+		switch proto {
+		case "http":
+			call[w] = httpCaller(base, count, check)
+		case "http-raw":
+			call[w] = rawCaller(base, count, check)
+		case "grpc":
+			call[w] = grpcCaller(base, count)
+		case "grpc-raw":
+			call[w] = rawGRPCCaller(base, count)
+		default:
+			fmt.Fprintf(os.Stderr, "load: -proto is %q, allowed http, http-raw, grpc, grpc-raw or grpc-pipe\n", proto)
+			os.Exit(2)
+		}
+	}
+	return run(call, rate, warmup, duration, check)
 }
 
 // httpCaller asks GET /v1/ids over its own HTTP/1.1 keep-alive connection.
