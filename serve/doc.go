@@ -1,7 +1,10 @@
 // Package serve is the idgen service: the IDs of an idgen Generator for
 // programs in any language, over plain HTTP/JSON and over gRPC, gRPC-Web
-// and the Connect protocol, all on one http.Handler (so on one port).
-// `idgen serve` runs it; a Go program can mount it in its own server.
+// and the Connect protocol, all on one port. `idgen serve` runs it with
+// Server.Serve, which gives gRPC connections to grpc-go's HTTP/2 transport
+// and everything else to net/http (SplitGRPC); a Go program can instead
+// mount Server.Handler, which serves it all through net/http and
+// connect-go, in a server of its own.
 //
 // # API
 //

@@ -21,7 +21,7 @@ func FuzzSplit(f *testing.F) {
 	f.Add(pre)
 	f.Add(append(append([]byte{}, pre...), ack...))
 	f.Add(append(append(append([]byte{}, pre...), ping...), ack...))
-	f.Add(append(append(append([]byte{}, pre...), ack[:5]...), 0, 0, 0, 1))         // an ACK on stream 1
+	f.Add(append(append(append([]byte{}, pre...), ack[:5]...), 0, 0, 0, 1))       // an ACK on stream 1
 	f.Add(append(append(append([]byte{}, pre...), 0, 0, 1, 4, 1, 0, 0, 0, 0), 7)) // an ACK with a payload
 	f.Add(append(append([]byte{}, pre...), 0, 0, 5, 1, 4, 0, 0, 0, 1, 0x82, 0x86, 0x84, 0x41, 0x8a))
 	f.Add([]byte("GET / HTTP/1.1\r\n\r\n"))
