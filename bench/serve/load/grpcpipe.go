@@ -77,15 +77,7 @@ func (p *pipeConn) run(first time.Time, interval time.Duration, from, to time.Ti
 		return res
 	}
 	defer conn.Close()
-	msg := []byte{0x08}
-	for v := uint64(p.count); ; v >>= 7 {
-		if v < 0x80 {
-			msg = append(msg, byte(v))
-			break
-		}
-		msg = append(msg, byte(v)|0x80)
-	}
-	body := append([]byte{0, 0, 0, 0, byte(len(msg))}, msg...)
+	body := nextRequestBody(p.count)
 
 	var (
 		wmu     sync.Mutex // the writer and the reader's control frames

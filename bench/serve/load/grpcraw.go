@@ -23,17 +23,7 @@ import (
 // own system calls, dear on a small VM, stay few.
 func rawGRPCCaller(base string, count int) func(context.Context) (int, []int64, error) {
 	host := strings.TrimPrefix(base, "http://")
-	// The gRPC message: no compression, a 4-byte length, then
-	// NextRequest{count} (field 1, varint).
-	msg := []byte{0x08}
-	for v := uint64(count); ; v >>= 7 {
-		if v < 0x80 {
-			msg = append(msg, byte(v))
-			break
-		}
-		msg = append(msg, byte(v)|0x80)
-	}
-	body := append([]byte{0, 0, 0, 0, byte(len(msg))}, msg...)
+	body := nextRequestBody(count)
 	var (
 		conn    net.Conn
 		bw      *bufio.Writer
@@ -172,4 +162,19 @@ func rawGRPCCaller(base string, count int) func(context.Context) (int, []int64, 
 			}
 		}
 	}
+}
+
+// nextRequestBody is the body of a gRPC call of IDService/Next: the gRPC
+// message frame (no compression, a 4-byte length), then
+// NextRequest{count} (field 1, varint).
+func nextRequestBody(count int) []byte {
+	msg := []byte{0x08}
+	for v := uint64(count); ; v >>= 7 {
+		if v < 0x80 {
+			msg = append(msg, byte(v))
+			break
+		}
+		msg = append(msg, byte(v)|0x80)
+	}
+	return append([]byte{0, 0, 0, 0, byte(len(msg))}, msg...)
 }
