@@ -26,6 +26,8 @@ import (
 func (s *Server) newGRPCServer() *grpc.Server {
 	gs := grpc.NewServer(
 		grpc.MaxRecvMsgSize(maxRequestBytes),
+		// As net/http's HTTP/2 server: calls in flight per connection.
+		grpc.MaxConcurrentStreams(250),
 		grpc.ChainUnaryInterceptor(s.m.grpcInterceptor),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: idleTimeout}),
 	)
