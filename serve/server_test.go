@@ -350,6 +350,16 @@ func testRPC(t *testing.T, start func(*testing.T, *serve.Server) string) {
 			require.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err), "%v", err)
 		})
 	}
+	// Every call is counted once, whichever transport carried it.
+	for series, want := range map[string]float64{
+		`idgen_serve_requests_total{code="ok",route="/idgen.v1.IDService/Next"}`:                 8,
+		`idgen_serve_requests_total{code="invalid_argument",route="/idgen.v1.IDService/Next"}`:   4,
+		`idgen_serve_requests_total{code="ok",route="/idgen.v1.IDService/Decode"}`:               4,
+		`idgen_serve_requests_total{code="invalid_argument",route="/idgen.v1.IDService/Decode"}`: 4,
+		`idgen_serve_ids_total`: 4 * (1000 + 1),
+	} {
+		assert.Equal(t, want, metric(t, base, series), series)
+	}
 }
 
 // grpc-go, a gRPC implementation this project did not write, calls the
