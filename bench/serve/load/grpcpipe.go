@@ -91,11 +91,12 @@ func (p *pipeConn) run(first time.Time, interval time.Duration, from, to time.Ti
 		werr    error
 	)
 	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	if _, err := bw.WriteString(http2.ClientPreface); err == nil {
+	_, err = bw.WriteString(http2.ClientPreface)
+	if err == nil {
 		err = fr.WriteSettings()
-		if err == nil {
-			err = bw.Flush()
-		}
+	}
+	if err == nil {
+		err = bw.Flush()
 	}
 	if err != nil {
 		res.errs, res.firstErr = 1, err
