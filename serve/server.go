@@ -186,12 +186,13 @@ func (s *Server) Serve(l net.Listener) error {
 	s.mu.Unlock()
 
 	gl, hl := SplitGRPC(l, readHeaderTimeout)
-	gerr := make(chan error, 1)
-	go func() { gerr <- s.gs.Serve(gl) }()
+	gstopped := make(chan struct{})
+	go func() {
+		defer close(gstopped)
+		_ = s.gs.Serve(gl) // l's error, if any, is hs.Serve's too
+	}()
 	err := s.hs.Serve(hl)
-	if err2 := <-gerr; err2 != nil && errors.Is(err, net.ErrClosed) {
-		err = err2
-	}
+	<-gstopped
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

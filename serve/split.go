@@ -38,7 +38,7 @@ func SplitGRPC(l net.Listener, timeout time.Duration) (grpcL, httpL net.Listener
 	g, h := newConnQueue(l.Addr()), newConnQueue(l.Addr())
 	go func() {
 		// Once l stops, connections still under inspection are closed:
-		// their put finds the queues closed.
+		// their put finds the queues stopped.
 		defer g.Close()
 		defer h.Close()
 		var delay time.Duration
@@ -53,8 +53,8 @@ func SplitGRPC(l net.Listener, timeout time.Duration) (grpcL, httpL net.Listener
 					time.Sleep(delay)
 					continue
 				}
-				g.fail(err)
-				h.fail(err)
+				g.stop(err)
+				h.stop(err)
 				return
 			}
 			delay = 0
@@ -221,12 +221,11 @@ func (c *splitConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // connQueue is a net.Listener fed by SplitGRPC.
 type connQueue struct {
-	addr      net.Addr
-	ch        chan net.Conn
-	done      chan struct{}
-	closeOnce sync.Once
-	mu        sync.Mutex
-	err       error // why l stopped, if it did
+	addr net.Addr
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+	err  error // why l stopped; written before done is closed
 }
 
 func newConnQueue(addr net.Addr) *connQueue {
@@ -241,10 +240,12 @@ func (q *connQueue) put(c net.Conn) {
 	}
 }
 
-func (q *connQueue) fail(err error) {
-	q.mu.Lock()
-	q.err = err
-	q.mu.Unlock()
+// stop ends Accept with err (net.ErrClosed when nil or a closed l).
+func (q *connQueue) stop(err error) {
+	q.once.Do(func() {
+		q.err = err
+		close(q.done)
+	})
 }
 
 func (q *connQueue) Accept() (net.Conn, error) {
@@ -252,8 +253,6 @@ func (q *connQueue) Accept() (net.Conn, error) {
 	case c := <-q.ch:
 		return c, nil
 	case <-q.done:
-		q.mu.Lock()
-		defer q.mu.Unlock()
 		if q.err != nil && !errors.Is(q.err, net.ErrClosed) {
 			return nil, q.err
 		}
@@ -262,7 +261,7 @@ func (q *connQueue) Accept() (net.Conn, error) {
 }
 
 func (q *connQueue) Close() error {
-	q.closeOnce.Do(func() { close(q.done) })
+	q.stop(nil)
 	return nil
 }
 

@@ -223,7 +223,7 @@ func (p *pipeConn) run(first time.Time, interval time.Duration, from, to time.Ti
 			if s == nil || !s.measured || s.due.After(to) {
 				continue
 			}
-			status := f.PseudoValue("status")
+			var status string
 			for _, hf := range f.RegularFields() {
 				if hf.Name == "grpc-status" {
 					status = hf.Value
