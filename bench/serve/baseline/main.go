@@ -58,6 +58,7 @@ func (c *constantGRPC) Next(_ context.Context, req *idgenv1.NextRequest) (*idgen
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8081", "listen address")
+	split := flag.Bool("split", true, "gRPC connections to grpc-go (as idgen serve); false: everything through net/http and connect-go (as serve.Server.Handler)")
 	flag.Parse()
 	const id = 2127594828810203136
 	ids := make([]int64, 10_000)
@@ -85,11 +86,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, "baseline:", err)
 		os.Exit(1)
 	}
-	gs := grpc.NewServer()
-	idgenv1.RegisterIDServiceServer(gs, &constantGRPC{ids: ids})
-	gl, hl := serve.SplitGRPC(l, 10*time.Second)
-	go func() { _ = gs.Serve(gl) }()
-	if err := hs.Serve(hl); err != nil {
+	if *split {
+		gs := grpc.NewServer()
+		idgenv1.RegisterIDServiceServer(gs, &constantGRPC{ids: ids})
+		var gl net.Listener
+		gl, l = serve.SplitGRPC(l, 10*time.Second)
+		go func() { _ = gs.Serve(gl) }()
+	}
+	if err := hs.Serve(l); err != nil {
 		fmt.Fprintln(os.Stderr, "baseline:", err)
 		os.Exit(1)
 	}
