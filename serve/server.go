@@ -284,6 +284,10 @@ func (s *Server) routes(metrics http.Handler) *http.ServeMux {
 // is a few bytes; a reflection request names a file or a symbol).
 const maxRequestBytes = 4 << 10
 
+// h2DefaultWindow is HTTP/2's initial flow-control window (RFC 9113,
+// section 6.9.2): the gRPC server keeps it, for streams and the connection.
+const h2DefaultWindow = 1<<16 - 1
+
 // buffers are a request's scratch space, pooled.
 type buffers struct {
 	ids []snowflake.ID

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/snowlease/idgen/idgentest"
 	"github.com/snowlease/idgen/serve"
@@ -257,4 +258,83 @@ func TestServeShutdownTimeout(t *testing.T) {
 	defer cancel()
 	err = srv.Shutdown(ctx)
 	require.True(t, errors.Is(err, ctx.Err()), "%v", err)
+}
+
+// A unary gRPC call through Serve, framed by hand: the answer (headers,
+// message, trailers) comes without the server sending a PING or a
+// WINDOW_UPDATE. grpc-go's dynamic flow-control window would ask the
+// client for a PING on nearly every call, a second round trip and two more
+// frames to handle on each side; requests of at most 4 KiB have no use
+// for a window larger than HTTP/2's default.
+func TestGRPCCallFrames(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, idgentest.New(t))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	c, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+
+	fr := http2.NewFramer(c, c)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	for call := uint32(1); call <= 3; call++ {
+		stream := 2*call - 1
+		if call == 1 {
+			_, err = c.Write(h2Start(t, "application/grpc"))
+		} else {
+			var hb bytes.Buffer
+			enc := hpack.NewEncoder(&hb)
+			for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/idgen.v1.IDService/Next"},
+				{":authority", "x"}, {"content-type", "application/grpc"}, {"te", "trailers"}} {
+				require.NoError(t, enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]}))
+			}
+			err = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: stream, BlockFragment: hb.Bytes(), EndHeaders: true})
+		}
+		require.NoError(t, err)
+		// NextRequest{count: 3} in a gRPC frame.
+		require.NoError(t, fr.WriteData(stream, true, []byte{0, 0, 0, 0, 2, 8, 3}))
+
+		var frames []string
+		var httpStatus, status string
+		var message []byte
+		for status == "" {
+			f, err := fr.ReadFrame()
+			require.NoError(t, err, "frames so far: %v", frames)
+			frames = append(frames, f.Header().Type.String())
+			switch f := f.(type) {
+			case *http2.SettingsFrame:
+				if !f.IsAck() {
+					require.NoError(t, fr.WriteSettingsAck())
+				}
+			case *http2.DataFrame:
+				message = append(message, f.Data()...)
+			case *http2.MetaHeadersFrame:
+				if s := f.PseudoValue("status"); s != "" {
+					httpStatus = s
+				}
+				if f.StreamEnded() {
+					status = httpStatus + " grpc-status " + headerValue(f, "grpc-status")
+				}
+			}
+		}
+		assert.Equal(t, "200 grpc-status 0", status, "call %d", call)
+		var res idgenv1.NextResponse
+		require.Greater(t, len(message), 5, "call %d", call)
+		require.NoError(t, proto.Unmarshal(message[5:], &res))
+		assert.Len(t, res.GetIds(), 3, "call %d", call)
+		assert.NotContains(t, frames, "PING", "call %d", call)
+		assert.NotContains(t, frames, "WINDOW_UPDATE", "call %d", call)
+	}
+}
+
+func headerValue(f *http2.MetaHeadersFrame, name string) string {
+	for _, h := range f.RegularFields() {
+		if h.Name == name {
+			return h.Value
+		}
+	}
+	return ""
 }
