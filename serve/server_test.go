@@ -544,6 +544,10 @@ func TestSpread(t *testing.T) {
 	r = do(t, "GET", base+"/v1/ids")
 	require.Equal(t, 503, r.code)
 	assert.Contains(t, r.body, "generator stopped")
+	// Both stopped for the same reason: it is given once.
+	assert.Equal(t, 1, strings.Count(r.body, "generator stopped"), r.body)
+	r = do(t, "GET", base+"/readyz")
+	assert.Equal(t, 1, strings.Count(r.body, idgen.ErrClosed.Error()), r.body)
 
 	_, err = serve.Spread()
 	require.ErrorIs(t, err, serve.ErrInvalidOptions)

@@ -3,6 +3,7 @@ package serve
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 
 	"github.com/snowlease/idgen/snowflake"
@@ -69,7 +70,7 @@ func (s *spread) NextN(dst []snowflake.ID) (int, error) {
 			return done, nil
 		}
 	}
-	return 0, errors.Join(errs...)
+	return 0, joinDistinct(errs)
 }
 
 // Ready is nil when any source is ready.
@@ -82,7 +83,20 @@ func (s *spread) Ready() error {
 		}
 		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
+	return joinDistinct(errs)
+}
+
+// joinDistinct is errors.Join of errs less those whose message repeats an
+// earlier one's: sources that cannot issue for one reason (all starting,
+// all fenced by one Redis outage) say it once, not once a source.
+func joinDistinct(errs []error) error {
+	var kept []error
+	for _, err := range errs {
+		if !slices.ContainsFunc(kept, func(k error) bool { return k.Error() == err.Error() }) {
+			kept = append(kept, err)
+		}
+	}
+	return errors.Join(kept...)
 }
 
 func (s *spread) Layout() snowflake.Layout { return s.srcs[0].Layout() }
