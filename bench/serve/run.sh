@@ -37,7 +37,7 @@ wait_ready() { # url
 
 echo "== build"
 (cd "$root" && go build -o "$work/idgen" ./cmd/idgen && go build -o "$work/baseline" ./bench/serve/baseline &&
-	go build -o "$work/load" ./bench/serve/load)
+	go build -o "$work/load" ./bench/serve/load && go build -o "$work/stall" ./bench/serve/stall)
 
 rport=$(free_port)
 redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
@@ -89,6 +89,19 @@ for target in "bare:$bport" "idgen:$iport"; do
 	taskset -c 1 "$work/load" -url "$url" -proto http -c "$CONNS" -d "$DURATION" -label "$name"
 	taskset -c 1 "$work/load" -url "$url" -proto grpc -c "$CONNS" -d "$DURATION" -label "$name"
 done
+
+# How long the machine takes a CPU away from a program that never waits:
+# on each CPU alone, then on both at once (as during the latency runs below,
+# where the server's CPU and the driver's are both busy most of the time).
+# A request in flight on a CPU that stalls waits as long, and so does the
+# queue behind it: stalls over 1 ms put a floor under p99.
+echo "== the machine: CPU stalls (bench/serve/stall)"
+taskset -c 0 "$work/stall" -d 5s -label "CPU 0 alone:"
+taskset -c 1 "$work/stall" -d 5s -label "CPU 1 alone:"
+taskset -c 0 "$work/stall" -d 5s -label "CPU 0, both busy:" >"$work/stall0.txt" &
+taskset -c 1 "$work/stall" -d 5s -label "CPU 1, both busy:"
+wait $!
+cat "$work/stall0.txt"
 
 # Latency at half of idgen's saturation rate, open loop, the same rate
 # against both servers: HTTP at half of wrk's rate; gRPC one call at a time
