@@ -25,6 +25,19 @@ for tool in wrk h2load redis-server taskset; do
 	command -v "$tool" >/dev/null || { echo "bench-serve: $tool is missing: apt-get install -y wrk nghttp2-client redis-server util-linux" >&2; exit 1; }
 done
 
+# busy PID CMD...: runs CMD, then prints how much of one CPU process PID
+# used meanwhile (user and system time, from /proc).
+busy() {
+	local pid=$1 t0 t1 n0 n1
+	shift
+	t0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+	n0=$(date +%s%N)
+	"$@"
+	t1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+	n1=$(date +%s%N)
+	awk -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v ns="$((n1 - n0))" \
+		'BEGIN { printf "  the server'"'"'s CPU meanwhile: %.0f%% busy\n", 100 * t / hz / (ns / 1e9) }'
+}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_ready() { # url
 	for _ in $(seq 1 300); do
@@ -49,9 +62,11 @@ ns="bench-$$"
 
 bport=$(free_port)
 taskset -c 0 "$work/baseline" --addr "127.0.0.1:$bport" 2>"$work/baseline.log" &
+bpid=$!
 pids+=($!)
 iport=$(free_port)
 taskset -c 0 "$work/idgen" serve --addr "127.0.0.1:$iport" --namespace "$ns" --workers "${WORKERS:-2}" 2>"$work/serve.log" &
+ipid=$!
 pids+=($!)
 wait_ready "http://127.0.0.1:$iport/readyz"
 wait_ready "http://127.0.0.1:$bport/v1/ids"
@@ -112,12 +127,15 @@ cat "$work/stall0.txt"
 half_http=$((wrk_rps[idgen] / 2))
 half_grpc1=$((h2_rps1[idgen] / 2))
 half_grpc=$((h2_rps[idgen] / 2))
+# Each run says how busy the server's CPU was: a call costs the server more
+# CPU at a steady rate than at saturation (where one wake-up serves many),
+# so half the saturation rate keeps its CPU more than half busy.
 for name in bare idgen; do
-	[ "$name" = bare ] && port=$bport || port=$iport
+	[ "$name" = bare ] && port=$bport pid=$bpid || port=$iport pid=$ipid
 	echo "== $name: latency at half of idgen's saturation rate"
-	taskset -c 1 "$work/load" -url "http://127.0.0.1:$port" -proto http-raw -c 16 -d "$DURATION" -rate "$half_http" -label "$name"
-	taskset -c 1 "$work/load" -url "http://127.0.0.1:$port" -proto grpc-raw -c 16 -d "$DURATION" -rate "$half_grpc1" -label "$name"
-	taskset -c 1 "$work/load" -url "http://127.0.0.1:$port" -proto grpc-pipe -c 8 -d "$DURATION" -rate "$half_grpc" -label "$name"
+	busy "$pid" taskset -c 1 "$work/load" -url "http://127.0.0.1:$port" -proto http-raw -c 16 -d "$DURATION" -rate "$half_http" -label "$name"
+	busy "$pid" taskset -c 1 "$work/load" -url "http://127.0.0.1:$port" -proto grpc-raw -c 16 -d "$DURATION" -rate "$half_grpc1" -label "$name"
+	busy "$pid" taskset -c 1 "$work/load" -url "http://127.0.0.1:$port" -proto grpc-pipe -c 8 -d "$DURATION" -rate "$half_grpc" -label "$name"
 done
 
 for name in bare idgen; do
