@@ -83,24 +83,49 @@ EOF
 
 echo "== machine: $(nproc) CPUs, $(go version | cut -d' ' -f3), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '\x00\x00\x00\x00\x03\x08\xe8\x07' >"$work/next1000.bin" # NextRequest{count: 1000}
-declare -A wrk_rps h2_rps h2_rps1
+# Saturation: bare and idgen in turn, ROUNDS times. The host's speed drifts
+# over minutes, so each round compares runs seconds apart, and the rate
+# kept for each is the median of its rounds.
+ROUNDS=${ROUNDS:-3}
+declare -A rates
+h2() { # label connections in-flight url: prints h2load's summary; h2rate=its calls/s
+	local out
+	out=$(taskset -c 1 h2load -c"$2" -m"$3" -D"$SECS" --warm-up-time=1 \
+		-H 'content-type: application/grpc' -H 'te: trailers' -d "$work/next1.bin" "$4/idgen.v1.IDService/Next")
+	echo "$out" | grep -E '^finished in|^status codes:' | sed "s/^/$1: /"
+	h2rate=$(echo "$out" | awk '/^finished in/ {printf "%d", $4}')
+}
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+for round in $(seq 1 "$ROUNDS"); do
+	for target in "bare:$bport" "idgen:$iport"; do
+		name=${target%%:*}
+		url="http://127.0.0.1:${target##*:}"
+		echo "== round $round, $name: single IDs at saturation"
+		out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" -s "$work/p999.lua" "$url/v1/ids")
+		echo "$out" | grep -E 'Requests/sec|wrk-latency|Non-2xx|errors' | sed "s/^/$name http wrk: /"
+		rates[$name wrk]+=" $(echo "$out" | awk '/Requests\/sec/ {printf "%d", $2}')"
+		# gRPC twice: 4 calls in flight per connection (responses share
+		# writes), and 1 (one call at a time, as the latency driver below).
+		h2 "$name grpc h2load -m4" "$CONNS" 4 "$url"
+		rates[$name m4]+=" $h2rate"
+		h2 "$name grpc h2load -c16 -m1" 16 1 "$url"
+		rates[$name m1]+=" $h2rate"
+	done
+done
+declare -A sat
+echo "== saturation, the median of $ROUNDS rounds (requests/s; idgen as a share of bare)"
+for shape in "wrk:HTTP/JSON, wrk" "m4:gRPC, h2load 4 in flight" "m1:gRPC, h2load one at a time"; do
+	key=${shape%%:*}
+	for name in bare idgen; do
+		# shellcheck disable=SC2086 # the rounds' rates, one word each
+		sat[$name $key]=$(median ${rates[$name $key]})
+	done
+	echo "${shape#*:}: bare ${sat[bare $key]} (${rates[bare $key]# }), idgen ${sat[idgen $key]} (${rates[idgen $key]# }): $((100 * sat[idgen $key] / sat[bare $key]))%"
+done
 for target in "bare:$bport" "idgen:$iport"; do
 	name=${target%%:*}
 	url="http://127.0.0.1:${target##*:}"
-	echo "== $name: single IDs at saturation"
-	out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" -s "$work/p999.lua" "$url/v1/ids")
-	echo "$out" | grep -E 'Requests/sec|wrk-latency|Non-2xx|errors' | sed "s/^/$name http wrk: /"
-	wrk_rps[$name]=$(echo "$out" | awk '/Requests\/sec/ {printf "%d", $2}')
-	# gRPC twice: 4 calls in flight per connection (responses share
-	# writes), and 1 (one call at a time, as the latency driver below).
-	out=$(taskset -c 1 h2load -c"$CONNS" -m4 -D"$SECS" --warm-up-time=1 \
-		-H 'content-type: application/grpc' -H 'te: trailers' -d "$work/next1.bin" "$url/idgen.v1.IDService/Next")
-	echo "$out" | grep -E '^finished in|^status codes:' | sed "s/^/$name grpc h2load -m4: /"
-	h2_rps[$name]=$(echo "$out" | awk '/^finished in/ {printf "%d", $4}')
-	out=$(taskset -c 1 h2load -c16 -m1 -D"$SECS" --warm-up-time=1 \
-		-H 'content-type: application/grpc' -H 'te: trailers' -d "$work/next1.bin" "$url/idgen.v1.IDService/Next")
-	echo "$out" | grep -E '^finished in|^status codes:' | sed "s/^/$name grpc h2load -c16 -m1: /"
-	h2_rps1[$name]=$(echo "$out" | awk '/^finished in/ {printf "%d", $4}')
+	echo "== $name: single IDs at saturation through client libraries (the driver's CPU is the limit)"
 	taskset -c 1 "$work/load" -url "$url" -proto http -c "$CONNS" -d "$DURATION" -label "$name"
 	taskset -c 1 "$work/load" -url "$url" -proto grpc -c "$CONNS" -d "$DURATION" -label "$name"
 done
@@ -124,9 +149,9 @@ cat "$work/stall0.txt"
 # flight per connection, sent as they fall due) at half of h2load -m4's.
 # "from send" leaves out the driver's own lateness in sending (it has one
 # core too).
-half_http=$((wrk_rps[idgen] / 2))
-half_grpc1=$((h2_rps1[idgen] / 2))
-half_grpc=$((h2_rps[idgen] / 2))
+half_http=$((sat[idgen wrk] / 2))
+half_grpc1=$((sat[idgen m1] / 2))
+half_grpc=$((sat[idgen m4] / 2))
 # Each run says how busy the server's CPU was: a call costs the server more
 # CPU at a steady rate than at saturation (where one wake-up serves many),
 # so half the saturation rate keeps its CPU more than half busy.

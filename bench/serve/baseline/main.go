@@ -87,9 +87,11 @@ func main() {
 		os.Exit(1)
 	}
 	if *split {
-		// The flow-control windows as idgen serve's: fixed at HTTP/2's
-		// default, so grpc-go sends no bandwidth-estimating PINGs.
-		gs := grpc.NewServer(grpc.StaticStreamWindowSize(1<<16-1), grpc.StaticConnWindowSize(1<<16-1))
+		// As idgen serve's: calls in flight per connection, and the
+		// flow-control windows fixed at HTTP/2's default (so grpc-go sends
+		// no bandwidth-estimating PINGs).
+		gs := grpc.NewServer(grpc.MaxConcurrentStreams(250),
+			grpc.StaticStreamWindowSize(1<<16-1), grpc.StaticConnWindowSize(1<<16-1))
 		idgenv1.RegisterIDServiceServer(gs, &constantGRPC{ids: ids})
 		var gl net.Listener
 		gl, l = serve.SplitGRPC(l, 10*time.Second)

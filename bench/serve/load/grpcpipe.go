@@ -22,7 +22,10 @@ import (
 // which takes the responses as they come. So the driver's cost per call is
 // a fraction of a system call, and its own lateness (in the "from due"
 // figures, not in "from send") stays small at rates that a driver waiting
-// for each response cannot reach on one core.
+// for each response cannot reach on one core. Like a real client, it keeps
+// to the server's SETTINGS_MAX_CONCURRENT_STREAMS: a call due while that
+// many are in flight waits for one to end (its wait counts from due, not
+// from send).
 func runGRPCPipelined(targets []string, count, conns int, rate float64, warmup, duration time.Duration) result {
 	var (
 		mu  sync.Mutex
@@ -87,9 +90,15 @@ func (p *pipeConn) run(first time.Time, interval time.Duration, from, to time.Ti
 		henc    = hpack.NewEncoder(&hbuf)
 		smu     sync.Mutex
 		streams = map[uint32]*inflight{}
+		limit   atomic.Uint32            // the server's SETTINGS_MAX_CONCURRENT_STREAMS
+		freed   = make(chan struct{}, 1) // a stream ended
+		gone    = make(chan struct{})    // the reader stopped
 		done    atomic.Bool
 		werr    error
 	)
+	// HTTP/2 sets no limit until the server says; grpc-go's and Go's
+	// clients assume 100 until then, and so does this one.
+	limit.Store(100)
 	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	_, err = bw.WriteString(http2.ClientPreface)
 	if err == nil {
@@ -113,6 +122,7 @@ func (p *pipeConn) run(first time.Time, interval time.Duration, from, to time.Ti
 				time.Sleep(d)
 			}
 			now := time.Now()
+			full := false
 			wmu.Lock()
 			for ; !next.After(now) && next.Before(to); next = next.Add(interval) {
 				hbuf.Reset()
@@ -121,8 +131,13 @@ func (p *pipeConn) run(first time.Time, interval time.Duration, from, to time.Ti
 					_ = henc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
 				}
 				smu.Lock()
-				streams[sid] = &inflight{due: next, sent: now, measured: !next.Before(from)}
+				if full = uint32(len(streams)) >= limit.Load(); !full {
+					streams[sid] = &inflight{due: next, sent: now, measured: !next.Before(from)}
+				}
 				smu.Unlock()
+				if full {
+					break
+				}
 				if werr = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: sid, BlockFragment: hbuf.Bytes(), EndHeaders: true}); werr == nil {
 					werr = fr.WriteData(sid, true, body)
 				}
@@ -138,6 +153,13 @@ func (p *pipeConn) run(first time.Time, interval time.Duration, from, to time.Ti
 			if werr != nil {
 				conn.Close()
 				return
+			}
+			if full {
+				select {
+				case <-freed:
+				case <-gone:
+					return
+				}
 			}
 		}
 		// Calls still in flight get a second to finish.
@@ -191,6 +213,9 @@ func (p *pipeConn) run(first time.Time, interval time.Duration, from, to time.Ti
 		switch f := f.(type) {
 		case *http2.SettingsFrame:
 			if !f.IsAck() {
+				if v, ok := f.Value(http2.SettingMaxConcurrentStreams); ok {
+					limit.Store(v)
+				}
 				err = control(fr.WriteSettingsAck)
 			}
 		case *http2.PingFrame:
@@ -220,6 +245,10 @@ func (p *pipeConn) run(first time.Time, interval time.Duration, from, to time.Ti
 			s := streams[f.StreamID]
 			delete(streams, f.StreamID)
 			smu.Unlock()
+			select {
+			case freed <- struct{}{}:
+			default:
+			}
 			if s == nil || !s.measured || s.due.After(to) {
 				continue
 			}
@@ -249,6 +278,7 @@ func (p *pipeConn) run(first time.Time, interval time.Duration, from, to time.Ti
 			break
 		}
 	}
+	close(gone)
 	conn.Close()
 	<-writerDone
 	return res
