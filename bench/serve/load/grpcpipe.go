@@ -125,11 +125,9 @@ func (p *pipeConn) run(first time.Time, interval time.Duration, from, to time.Ti
 			full := false
 			wmu.Lock()
 			for ; !next.After(now) && next.Before(to); next = next.Add(interval) {
-				hbuf.Reset()
-				for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/idgen.v1.IDService/Next"},
-					{":authority", p.host}, {"content-type", "application/grpc"}, {"te", "trailers"}} {
-					_ = henc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
-				}
+				// The stream is claimed before its headers are encoded: a
+				// header block encoded and not sent would leave the HPACK
+				// encoder's table ahead of the server's.
 				smu.Lock()
 				if full = uint32(len(streams)) >= limit.Load(); !full {
 					streams[sid] = &inflight{due: next, sent: now, measured: !next.Before(from)}
@@ -137,6 +135,11 @@ func (p *pipeConn) run(first time.Time, interval time.Duration, from, to time.Ti
 				smu.Unlock()
 				if full {
 					break
+				}
+				hbuf.Reset()
+				for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/idgen.v1.IDService/Next"},
+					{":authority", p.host}, {"content-type", "application/grpc"}, {"te", "trailers"}} {
+					_ = henc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
 				}
 				if werr = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: sid, BlockFragment: hbuf.Bytes(), EndHeaders: true}); werr == nil {
 					werr = fr.WriteData(sid, true, body)

@@ -1,9 +1,8 @@
 // Command stall measures how long the machine takes its CPUs away from a
 // program that never waits: one thread reads the monotonic clock in a
-// tight loop for -d and counts the gaps between two readings. On a quiet
-// bare-metal core the gaps are a few microseconds (timer interrupts); on a
-// virtual machine whose host deschedules its vCPUs, some are milliseconds,
-// and every request in flight on that vCPU waits as long. bench/serve/run.sh
+// tight loop for -d and counts the gaps between two readings. A gap over
+// 100µs is time the CPU spent elsewhere (on the benchmark's 2-vCPU VM, some
+// are milliseconds), and every request in flight on that CPU waits as long. bench/serve/run.sh
 // runs it on each CPU, alone and on both at once, so that the latency
 // figures of a run come with the floor the machine put under them.
 //
