@@ -254,6 +254,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"doctor", "--min-replicas", "-2"}, "--min-replicas is -2, allowed -1"},
 		{[]string{"next", "--min-replicas", "101"}, "--min-replicas is 101, allowed -1"},
 		{[]string{"replicas", "--forget", "-1"}, "--forget is -1, allowed 0 to 100"},
+		{[]string{"serve", "--heap-floor", "-1"}, "--heap-floor is -1 MiB, allowed 0 to 65536"},
+		{[]string{"serve", "--heap-floor", "65537"}, "--heap-floor is 65537 MiB, allowed 0 to 65536"},
 		{[]string{"doctor", "--sentinel-addrs", "a:1"}, "--sentinel-addrs needs --sentinel-master"},
 		{[]string{"next", "--ttl", "1ms"}, "TTL is 1ms, allowed 100ms to 24h"},
 		{[]string{"next", "--namespace", "a b"}, `Namespace is "a b"`},

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -272,4 +274,27 @@ func TestServeFourServersSIGSTOP(t *testing.T) {
 	}
 	assert.Contains(t, frozen.stderr.String(), "lease", "the frozen server reported its lost lease")
 	t.Logf("%d IDs, 0 duplicates; per server %v; worker IDs per server %v", len(seen), perServer, workers)
+}
+
+// The server keeps Go's heap goal at --heap-floor (64 MiB by default), as
+// its /metrics shows; --heap-floor 0 leaves Go's default of a few MiB.
+func TestServeHeapFloor(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t, redistest.Config{})
+	goal := func(s *server) float64 {
+		r := get(s.base+"/metrics", time.Second)
+		require.NoError(t, r.err)
+		m := regexp.MustCompile(`(?m)^go_memstats_next_gc_bytes (\S+)$`).FindSubmatch(r.body)
+		require.NotNil(t, m, "go_memstats_next_gc_bytes in /metrics:\n%s", r.body)
+		v, err := strconv.ParseFloat(string(m[1]), 64)
+		require.NoError(t, err)
+		return v
+	}
+	const mib = 1 << 20
+	def := startServer(t, rs, "--namespace", "floor")
+	assert.InDelta(t, 64*mib, goal(def), 8*mib, "heap goal with the default --heap-floor")
+	big := startServer(t, rs, "--namespace", "floor", "--heap-floor", "256")
+	assert.InDelta(t, 256*mib, goal(big), 32*mib, "heap goal with --heap-floor 256")
+	off := startServer(t, rs, "--namespace", "floor", "--heap-floor", "0")
+	assert.Less(t, goal(off), float64(16*mib), "heap goal with --heap-floor 0 (Go's default)")
 }
