@@ -5,7 +5,8 @@
 // idgen.v1.IDService/Next returns constant IDs (over grpc-go, and over
 // connect-go for the Connect protocol and gRPC-Web). Whatever the service
 // costs above this is idgen's own work: the generator, the encoding, the
-// routing, the metrics.
+// routing, the metrics. It keeps the same heap floor as `idgen serve`
+// (--heap-floor), so the two collect garbage alike.
 package main
 
 import (
@@ -24,6 +25,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/snowlease/idgen/internal/heapfloor"
 	"github.com/snowlease/idgen/serve"
 	idgenv1 "github.com/snowlease/idgen/serve/gen/idgen/v1"
 	"github.com/snowlease/idgen/serve/gen/idgen/v1/idgenv1connect"
@@ -59,7 +61,9 @@ func (c *constantGRPC) Next(_ context.Context, req *idgenv1.NextRequest) (*idgen
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8081", "listen address")
 	split := flag.Bool("split", true, "gRPC connections to grpc-go (as idgen serve); false: everything through net/http and connect-go (as serve.Server.Handler)")
+	heapFloor := flag.Uint64("heap-floor", 64, "MiB of heap before the garbage collector collects, as idgen serve's --heap-floor (the same default)")
 	flag.Parse()
+	defer heapfloor.Set(*heapFloor << 20)()
 	const id = 2127594828810203136
 	ids := make([]int64, 10_000)
 	for i := range ids {
