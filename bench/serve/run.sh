@@ -157,7 +157,7 @@ half_grpc=$((sat[idgen m4] / 2))
 # so half the saturation rate keeps its CPU more than half busy.
 #
 # A second pair of servers leaves Go's garbage collector at its default
-# (--heap-floor 0; the first pair keeps a 64 MiB floor, idgen serve's
+# (--heap-floor 0; the first pair keeps a 32 MiB floor, idgen serve's
 # default): with a live heap of a few MiB it collects some thirty times a
 # second at these rates, and a call that meets a collection waits a
 # millisecond or two.

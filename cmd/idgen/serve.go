@@ -20,8 +20,10 @@ import (
 // defaultHeapFloor is --heap-floor's default, in MiB: the server's own live
 // heap is a few MiB, and at tens of thousands of requests a second Go's
 // default would collect it some thirty times a second, each collection
-// delaying the requests that meet it by a millisecond or two.
-const defaultHeapFloor = 64
+// delaying the requests that meet it by a millisecond or two. A larger floor
+// makes collections rarer still, but each one leaves more memory to sweep,
+// which the requests right after it wait on (docs/serve.md).
+const defaultHeapFloor = 32
 
 // releaseTimeout bounds the release of a lease when a command ends; past it
 // the lease simply expires after its TTL.

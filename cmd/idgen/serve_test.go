@@ -276,7 +276,7 @@ func TestServeFourServersSIGSTOP(t *testing.T) {
 	t.Logf("%d IDs, 0 duplicates; per server %v; worker IDs per server %v", len(seen), perServer, workers)
 }
 
-// The server keeps Go's heap goal at --heap-floor (64 MiB by default), as
+// The server keeps Go's heap goal at --heap-floor (32 MiB by default), as
 // its /metrics shows; --heap-floor 0 leaves Go's default of a few MiB.
 func TestServeHeapFloor(t *testing.T) {
 	t.Parallel()
@@ -292,9 +292,9 @@ func TestServeHeapFloor(t *testing.T) {
 	}
 	const mib = 1 << 20
 	def := startServer(t, rs, "--namespace", "floor")
-	assert.InDelta(t, 64*mib, goal(def), 8*mib, "heap goal with the default --heap-floor")
+	assert.InDelta(t, 32*mib, goal(def), 4*mib, "heap goal with the default --heap-floor")
 	big := startServer(t, rs, "--namespace", "floor", "--heap-floor", "256")
 	assert.InDelta(t, 256*mib, goal(big), 32*mib, "heap goal with --heap-floor 256")
 	off := startServer(t, rs, "--namespace", "floor", "--heap-floor", "0")
-	assert.Less(t, goal(off), float64(16*mib), "heap goal with --heap-floor 0 (Go's default)")
+	assert.Less(t, goal(off), float64(12*mib), "heap goal with --heap-floor 0 (Go's default)")
 }

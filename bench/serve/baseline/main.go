@@ -61,7 +61,7 @@ func (c *constantGRPC) Next(_ context.Context, req *idgenv1.NextRequest) (*idgen
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8081", "listen address")
 	split := flag.Bool("split", true, "gRPC connections to grpc-go (as idgen serve); false: everything through net/http and connect-go (as serve.Server.Handler)")
-	heapFloor := flag.Uint64("heap-floor", 64, "MiB of heap before the garbage collector collects, as idgen serve's --heap-floor (the same default)")
+	heapFloor := flag.Uint64("heap-floor", 32, "MiB of heap before the garbage collector collects, as idgen serve's --heap-floor (the same default)")
 	flag.Parse()
 	defer heapfloor.Set(*heapFloor << 20)()
 	const id = 2127594828810203136
