@@ -5,16 +5,17 @@
 // doubled, and never lets the goal fall below 4 MiB. A server whose live
 // heap is a couple of MiB but which allocates a few KiB per request then
 // collects dozens of times a second under load, and a request that arrives
-// during a collection's mark phase waits behind it: on one CPU that is the
-// largest part of the 99th-percentile latency of `idgen serve` (docs/serve.md
-// has the numbers). A floor of a few tens of MiB makes collections rare at a
-// cost in memory that is known in advance.
+// during a collection waits behind it: on one CPU that was the largest part
+// of the 99th-percentile latency of `idgen serve` (docs/design.md, "A heap
+// floor", has the numbers). A floor of a few tens of MiB makes collections
+// rare, at a cost in memory known in advance; each collection then leaves
+// more to sweep, so a floor too high lengthens the slowest requests.
 //
 // Go has no setting for a floor (GOMEMLIMIT is a ceiling), so [Set] makes
 // one: after every collection it sets GOGC so that the next goal is the
-// floor, or the goal the GOGC in force at the start gives, whichever is
-// larger (the goal can pass the floor by up to an eighth). A heap that grows past the floor is collected as it would be
-// without one; GOMEMLIMIT still caps the goal.
+// floor (or up to an eighth above it), or the goal the GOGC in force at the
+// start gives, whichever is larger. A heap that grows past the floor is
+// collected as it would be without one; GOMEMLIMIT still caps the goal.
 package heapfloor
 
 import (
