@@ -121,9 +121,9 @@ func (f *floor) adjust() bool {
 	}
 	f.last = p
 	debug.SetGCPercent(p)
-	// The runtime also keeps the goal at or above a minimum heap that
-	// scales with GOGC (4 MiB at GOGC=100), which is the larger of the two
-	// for a live heap of a few MiB; both grow in proportion to GOGC, so one
+	// Percent allows for the runtime's minimum heap as Go has it today; if
+	// a Go release changes it, the goal comes out too high, and since both
+	// the minimum and the rest of the goal grow in proportion to GOGC, one
 	// step scales p down to the floor.
 	g := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}}
 	metrics.Read(g)
@@ -135,20 +135,30 @@ func (f *floor) adjust() bool {
 	return true
 }
 
+// minHeap is the runtime's minimum heap goal at GOGC=100; it scales with
+// GOGC (4 MiB × GOGC/100), and for a live heap of a few MiB it is the larger
+// part of the goal.
+const minHeap = 4 << 20
+
 // Percent is the GOGC that puts the heap goal at floor bytes, or base if
 // that is larger, after a collection that left live bytes of heap and roots
-// bytes of stacks and globals to scan. The runtime's goal is live + (live +
-// roots) × GOGC/100, so the GOGC for a goal of floor is
-// 100 × (floor − live) / (live + roots).
+// bytes of stacks and globals to scan. The runtime's goal is the larger of
+// live + (live + roots) × GOGC/100 and minHeap × GOGC/100, so the GOGC for a
+// goal of floor is the smaller of 100 × (floor − live) / (live + roots) and
+// 100 × floor / minHeap.
 func Percent(floor, live, roots uint64, base int) int {
 	if floor <= live {
 		return base
 	}
 	scan := max(live+roots, 1)
-	if (floor-live)/scan >= maxPercent/100 {
-		return max(base, maxPercent)
+	p := maxPercent
+	if (floor-live)/scan < maxPercent/100 {
+		p = int(100 * (floor - live) / scan)
 	}
-	return max(base, int(100*(floor-live)/scan))
+	if floor/minHeap < maxPercent/100 {
+		p = min(p, int(100*floor/minHeap))
+	}
+	return max(base, p)
 }
 
 func abs(v int) int {

@@ -15,14 +15,14 @@ func TestPercent(t *testing.T) {
 		floor, live, roots uint64
 		base, want         int
 	}{
-		{64 * mib, 2 * mib, 0, 100, 3100},
+		{64 * mib, 2 * mib, 0, 100, 1600},       // the minimum heap, 4 MiB × 16, reaches 64 MiB first
 		{64 * mib, 2 * mib, 2 * mib, 100, 1550}, // stacks and globals count as heap does
 		{64 * mib, 32 * mib, 0, 100, 100},       // the floor asks for GOGC 100 exactly
 		{64 * mib, 40 * mib, 0, 100, 100},       // past the floor's reach: GOGC as it was
 		{64 * mib, 100 * mib, 0, 50, 50},        // a heap above the floor: GOGC as it was
 		{64 * mib, 16 * mib, 0, 500, 500},       // a GOGC that already gives more wins
-		{64 * mib, 0, 0, 100, maxPercent},       // nothing to scan: as high as Set goes
-		{64 * mib, 1, 0, 100, maxPercent},       // a byte: the same
+		{64 * mib, 0, 0, 100, 1600},             // nothing to scan: the minimum heap decides
+		{1 << 40, 0, 0, 100, maxPercent},        // a floor out of reach: as high as Set goes
 		{1 << 40, 1 << 30, 1 << 30, 100, 51150}, // no overflow with a large floor
 	} {
 		if got := Percent(c.floor, c.live, c.roots, c.base); got != c.want {
